@@ -1,0 +1,1 @@
+"""The ``pingan`` command: one module per subcommand group, registered explicitly in main.py."""
