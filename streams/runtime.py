@@ -1,0 +1,162 @@
+"""The asynchronous glue between Faust and the processor: publish, flush, acknowledge, reload.
+
+One :class:`Runtime` per worker process. The four agents and the timers call it; all of its
+synchronous work runs on the event loop (so it needs no locks), and only sink writes leave the
+loop (the sink's own writer thread). A flush is the only point where offsets move:
+
+1. the engine's state changes are written to the Faust table (changelog),
+2. the producer is flushed (alerts, dead letters and changelog records are on the broker),
+3. the sink writes every queued row (idempotent: dedup tokens + event_id keys),
+4. messages that are written and have left the reorder buffer are acknowledged; Faust commits
+   the highest contiguous acknowledged offset of each partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pingan.errors import PinganError, RuleError
+from pingan.schemas.alert import iso_cst
+from pingan.streams.deadletter import dead_letter_bytes
+from pingan.streams.processor import Message, Processor
+
+log = logging.getLogger("pingan.worker")
+
+
+def alert_message(alert: dict[str, Any]) -> bytes:
+    """The published alert JSON (ts in RFC 3339 +08:00)."""
+    return orjson.dumps({**alert, "ts": iso_cst(alert["ts"])})
+
+
+class Runtime:
+    def __init__(self, app: Any, processor: Processor, sink: Any, state_table: Any, settings: Any, metrics: Any = None):
+        self.app = app
+        self.processor = processor
+        self.sink = sink
+        self.state_table = state_table
+        self.settings = settings
+        self.metrics = metrics
+        self.topics: dict[str, Any] = {}
+        self._flush_lock = asyncio.Lock()
+        self._restored = False
+        self._rules_signature: tuple | None = None
+        self._last_flush = time.monotonic()
+        self.started = False
+
+    # -- topics -----------------------------------------------------------------------------
+    def topic(self, name: str) -> Any:
+        topic = self.topics.get(name)
+        if topic is None:
+            topic = self.topics[name] = self.app.topic(name, key_serializer="raw", value_serializer="raw")
+        return topic
+
+    # -- per batch ------------------------------------------------------------------------
+    def restore(self) -> None:
+        """Load the engine's state from the recovered Faust table (once, before the first batch)."""
+        if self._restored:
+            return
+        self._restored = True
+        items = [(k, v) for k, v in self.state_table.items() if v is not None]
+        if items:
+            self.processor.engine.restore_state(items)
+        log.info("engine state restored", extra={"keys": len(items)})
+
+    async def handle(self, messages: list[Message]) -> None:
+        self.restore()
+        out = self.processor.handle(messages, time.time())
+        if self.metrics is not None:
+            self.metrics.on_batch(messages, out)
+        await self.publish(out.alerts, out.dead_letters)
+        if self.sink.should_flush():
+            await self.flush()
+
+    async def tick(self) -> None:
+        """Periodic: let idle partitions release the watermark, fire deadlines, flush on interval."""
+        if not self.started:
+            return
+        self.restore()
+        alerts = self.processor.release(time.time())
+        if self.metrics is not None and alerts:
+            self.metrics.on_alerts(alerts)
+        await self.publish(alerts, [])
+        if self.processor.pending_count() or self.sink.should_flush():
+            await self.flush()
+
+    async def publish(self, alerts: list[dict[str, Any]], dead_letters: list[dict[str, Any]]) -> None:
+        if dead_letters:
+            topic = self.topic(self.settings.topics.deadletter)
+            for row in dead_letters:
+                key = f"{row['topic']}:{row['partition']}:{row['offset']}".encode()
+                await topic.send(key=key, value=dead_letter_bytes(row))
+        for alert in alerts:
+            if alert.get("status") == "shadow":
+                continue
+            payload = alert_message(alert)
+            key = str(alert["key"]).encode("utf-8")
+            for name in alert.get("topics") or [self.settings.topics.alerts]:
+                await self.topic(name).send(key=key, value=payload)
+
+    # -- flush and acknowledge ----------------------------------------------------------
+    async def flush(self) -> None:
+        async with self._flush_lock:
+            count = self.processor.pending_count()
+            self.write_state()
+            await self.app.producer.flush()
+            started = time.perf_counter()
+            await self.sink.flush()
+            if self.metrics is not None:
+                self.metrics.on_flush(time.perf_counter() - started)
+            self.processor.mark_flushed(count)
+            for stream, event in self.processor.ackable():
+                await stream.ack(event)
+            self._last_flush = time.monotonic()
+
+    def write_state(self) -> None:
+        changes = self.processor.engine.dirty_state()
+        table = self.state_table
+        for key, value in changes.items():
+            if value is None:
+                if key in table:
+                    del table[key]
+            else:
+                table[key] = value
+
+    # -- hot reload ---------------------------------------------------------------------
+    def rules_signature(self, rules_dir: Path) -> tuple:
+        files = sorted(p for p in rules_dir.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".txt"))
+        return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+
+    async def maybe_reload(self, rules_dir: Path, load: Any) -> bool:
+        """Swap in a changed rule set; an invalid one is refused and the running one kept."""
+        try:
+            signature = self.rules_signature(rules_dir)
+        except OSError as exc:
+            log.warning("cannot read the rules directory: %s", exc)
+            return False
+        if self._rules_signature is None:
+            self._rules_signature = signature
+            return False
+        if signature == self._rules_signature:
+            return False
+        self._rules_signature = signature
+        try:
+            ruleset = load(rules_dir)
+        except RuleError as exc:
+            log.error("rule set refused, keeping the running one: %s", "; ".join(exc.problems))
+            if self.metrics is not None:
+                self.metrics.on_reload(ok=False)
+            return False
+        except PinganError as exc:
+            log.error("rule set refused, keeping the running one: %s", exc)
+            return False
+        self.processor.engine.swap_rules(ruleset)
+        log.info("rule set reloaded", extra={"rule_set_version": ruleset.version})
+        if self.metrics is not None:
+            self.metrics.on_reload(ok=True, version=ruleset.version)
+        return True

@@ -1,0 +1,36 @@
+"""Start the Faust worker from settings, with clear one-line errors for what users get wrong."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from pingan.config import Settings
+from pingan.errors import UnavailableError
+
+
+def check_broker(bootstrap: str, timeout: float = 3.0) -> None:
+    """Fail early with one line when no broker answers at ``bootstrap``."""
+    errors = []
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+                return
+        except (OSError, ValueError) as exc:
+            errors.append(f"{server}: {exc}")
+    raise UnavailableError(f"no Kafka broker reachable at {bootstrap} ({'; '.join(errors)}); "
+                           "start one with `pingan kafka up`")
+
+
+def run_worker(settings: Settings, loglevel: str = "warning") -> int:
+    import faust
+
+    from pingan.streams.app import create_app
+
+    check_broker(settings.kafka.bootstrap)
+    app = create_app(settings)  # a bad rule set or URL raises here, before anything starts
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    logging.getLogger("pingan").setLevel(settings.log_level)
+    worker.execute_from_commandline()
+    return 0
