@@ -99,8 +99,9 @@ class Runtime:
                 continue
             payload = alert_message(alert)
             key = str(alert["key"]).encode("utf-8")
-            for name in alert.get("topics") or [self.settings.topics.alerts]:
-                await self.topic(name).send(key=key, value=payload)
+            for name in alert.get("topics") or ("alerts",):
+                # "alerts" in a rule file is the configured alert topic; other names are used as given
+                await self.topic(self.settings.topics.alerts if name == "alerts" else name).send(key=key, value=payload)
 
     # -- flush and acknowledge ----------------------------------------------------------
     async def flush(self) -> None:
