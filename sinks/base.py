@@ -1,0 +1,301 @@
+"""The batching sink: buffer rows per table, write them in batches on one dedicated thread.
+
+Delivery is at-least-once, so every write is keyed to be harmless when repeated:
+
+- each batch carries an insert deduplication token derived from the Kafka ranges it holds
+  (``topic:partition:first-last``), its row count and a hash of its bytes, so a batch re-sent after
+  a lost acknowledgement is dropped by ClickHouse (``non_replicated_deduplication_window``);
+- the raw tables are keyed by id (ReplacingMergeTree) and every figure de-duplicates by id at query
+  time, so the same event written again from a new offset never counts twice.
+
+``flush()`` returns only when every batch pending at the call has been written: the worker commits
+its offsets after that. A failing write is retried with capped exponential backoff until it succeeds
+or ``stop()`` is called; meanwhile ``add()`` keeps buffering up to ``max_backlog_rows`` and then raises
+:class:`BackpressureError`, so the worker stops consuming with bounded memory and loses nothing.
+
+Backends implement four methods that run on the sink's own thread: ``_open``, ``_close``,
+``_execute(sql, params) -> rows`` and ``_insert(table, payload, token)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pingan.errors import BackpressureError, ConfigError, UnavailableError
+from pingan.sinks.migrate import migrate
+from pingan.sinks.tables import ROW_MAPPERS, encode_rows
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Source = tuple[str, int, int, int]  # topic, partition, first_offset, last_offset
+_DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+@dataclass
+class _Pending:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    ranges: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+
+    def add(self, rows: Sequence[dict[str, Any]], source: Source | None) -> None:
+        self.rows.extend(rows)
+        if source is not None:
+            topic, partition, first, last = source
+            span = self.ranges.get((topic, partition))
+            if span is None:
+                self.ranges[(topic, partition)] = [first, last]
+            else:
+                span[0] = min(span[0], first)
+                span[1] = max(span[1], last)
+
+    def range_text(self) -> str:
+        return ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.ranges.items())) or "-"
+
+
+def dedup_token(table: str, ranges: str, payload: bytes, rows: int) -> str:
+    """The insert deduplication token of one batch: same ranges and same bytes -> same token."""
+    digest = hashlib.blake2b(payload, digest_size=12).hexdigest()
+    return f"{table}|{ranges}|{rows}|{digest}"
+
+
+@dataclass
+class SinkStats:
+    rows_added: int = 0
+    rows_written: int = 0
+    batches_written: int = 0
+    write_errors: int = 0
+    last_error: str | None = None
+
+
+class Sink(ABC):
+    """Batching sink base. No I/O in the constructor; ``start()`` opens and migrates."""
+
+    scheme = "?"
+
+    def __init__(
+        self,
+        *,
+        database: str = "pingan",
+        batch_rows: int = 10_000,
+        flush_interval_s: float = 1.0,
+        max_backlog_rows: int = 200_000,
+        personal_ttl_days: int = 180,
+        retry_initial_s: float = 0.1,
+        retry_max_s: float = 5.0,
+        migrate_on_start: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if not _DATABASE.match(database):
+            raise ConfigError(f"invalid ClickHouse database name {database!r}")
+        if batch_rows <= 0 or max_backlog_rows < batch_rows:
+            raise ConfigError("clickhouse.batch_rows must be > 0 and <= clickhouse.max_backlog_rows")
+        self.database = database
+        self.batch_rows = batch_rows
+        self.flush_interval_s = flush_interval_s
+        self.max_backlog_rows = max_backlog_rows
+        self.personal_ttl_days = personal_ttl_days
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.migrate_on_start = migrate_on_start
+        self.stats = SinkStats()
+        self._clock = clock
+        self._pending: dict[str, _Pending] = {}
+        self._pending_rows = 0
+        self._inflight_rows = 0
+        self._last_flush = clock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._flush_lock: asyncio.Lock | None = None
+        self._stopping = False
+        self._started = False
+
+    # ---- backend hooks (called on the sink thread only) ----
+    @abstractmethod
+    def _open(self) -> None: ...
+
+    @abstractmethod
+    def _close(self) -> None: ...
+
+    @abstractmethod
+    def _execute(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def _insert(self, table: str, payload: bytes, token: str) -> None: ...
+
+    # ---- lifecycle ----
+    async def start(self) -> None:
+        """Open the client on the sink thread and run migrations (idempotent)."""
+        if self._started:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"pingan-sink-{self.scheme}")
+        self._flush_lock = asyncio.Lock()
+        self._stopping = False
+        try:
+            await self._call(self._open)
+            if self.migrate_on_start:
+                await self._call(self._migrate)
+        except BaseException:
+            await self._call(self._close_quietly)
+            self._executor.shutdown(wait=True)
+            self._executor = None
+            raise
+        self._started = True
+        self._last_flush = self._clock()
+
+    async def stop(self) -> None:
+        """Stop retrying, close the client and the thread. Unwritten rows stay uncommitted upstream."""
+        self._stopping = True
+        if self._executor is None:
+            return
+        if self._flush_lock is not None:
+            async with self._flush_lock:
+                pass
+        await self._call(self._close_quietly)
+        self._executor.shutdown(wait=True)
+        self._executor = None
+        self._started = False
+
+    def _close_quietly(self) -> None:
+        try:
+            self._close()
+        except Exception as exc:  # noqa: BLE001 - closing must not mask the real error
+            log.warning("closing the %s sink failed: %s", self.scheme, exc)
+
+    def _migrate(self) -> list[str]:
+        return migrate(self._execute, personal_ttl_days=self.personal_ttl_days)
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations now (``pingan db migrate``); returns what was done."""
+        return await self._call(self._migrate)
+
+    # ---- writing ----
+    def add(self, table: str, rows: Sequence[dict[str, Any]], source: Source | None = None) -> None:
+        """Buffer ``rows`` for ``table``; ``source`` is the Kafka range they came from."""
+        if table not in ROW_MAPPERS:
+            raise ConfigError(f"unknown table {table!r}; writable tables: {', '.join(ROW_MAPPERS)}")
+        if not rows:
+            if source is not None:
+                self._pending.setdefault(table, _Pending()).add((), source)
+            return
+        backlog = self._pending_rows + self._inflight_rows
+        if backlog + len(rows) > self.max_backlog_rows and backlog > 0:
+            raise BackpressureError(
+                f"ClickHouse sink backlog is {backlog} rows (max {self.max_backlog_rows}): "
+                f"stop consuming until the pending batches are written ({self.stats.last_error or 'writing'})"
+            )
+        self._pending.setdefault(table, _Pending()).add(rows, source)
+        self._pending_rows += len(rows)
+        self.stats.rows_added += len(rows)
+
+    @property
+    def pending_rows(self) -> int:
+        return self._pending_rows
+
+    @property
+    def backlog_rows(self) -> int:
+        return self._pending_rows + self._inflight_rows
+
+    def should_flush(self) -> bool:
+        if self._pending_rows >= self.batch_rows:
+            return True
+        return self._pending_rows > 0 and self._clock() - self._last_flush >= self.flush_interval_s
+
+    async def flush(self) -> int:
+        """Write every batch pending now; retry failures until written. Returns rows written."""
+        if self._executor is None or self._flush_lock is None:
+            raise UnavailableError("the ClickHouse sink is not started")
+        async with self._flush_lock:
+            pending, self._pending = self._pending, {}
+            taken = sum(len(p.rows) for p in pending.values())
+            self._pending_rows -= taken
+            self._inflight_rows += taken
+            written = 0
+            try:
+                for table, batch in pending.items():
+                    ranges = batch.range_text()
+                    for start in range(0, len(batch.rows), self.batch_rows):
+                        chunk = batch.rows[start : start + self.batch_rows]
+                        await self._write_with_retry(table, chunk, ranges)
+                        written += len(chunk)
+                        self._inflight_rows -= len(chunk)
+            except BaseException:
+                self._requeue(pending, written)
+                raise
+            self._last_flush = self._clock()
+            return written
+
+    def _requeue(self, pending: dict[str, _Pending], written: int) -> None:
+        """Put the rows a stopped flush did not write back in front of the buffer."""
+        skip = written
+        merged: dict[str, _Pending] = {}
+        for table, batch in pending.items():
+            left = batch.rows[skip:] if skip < len(batch.rows) else []
+            skip = max(0, skip - len(batch.rows))
+            if left:
+                merged[table] = _Pending(left, dict(batch.ranges))
+        for table, batch in self._pending.items():
+            merged.setdefault(table, _Pending()).add(batch.rows, None)
+            merged[table].ranges.update(batch.ranges)
+        back = sum(len(p.rows) for p in merged.values()) - self._pending_rows
+        self._pending = merged
+        self._pending_rows += back
+        self._inflight_rows = 0
+
+    async def _write_with_retry(self, table: str, rows: list[dict[str, Any]], ranges: str) -> None:
+        delay = self.retry_initial_s
+        payload: bytes | None = None
+        token = ""
+        while True:
+            try:
+                if payload is None:
+                    payload, token = await self._call(self._encode, table, rows, ranges)
+                await self._call(self._insert, table, payload, token)
+            except Exception as exc:  # noqa: BLE001 - every write failure is retried
+                self.stats.write_errors += 1
+                self.stats.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+                if payload is None:
+                    raise  # a row that cannot be encoded is a bug, not an outage
+                if self._stopping:
+                    raise UnavailableError(
+                        f"ClickHouse sink stopped with {self.backlog_rows} rows unwritten "
+                        f"(last error: {self.stats.last_error})"
+                    ) from None
+                log.warning("writing %d rows to %s failed (%s); retrying in %.2fs",
+                            len(rows), table, self.stats.last_error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
+                continue
+            self.stats.rows_written += len(rows)
+            self.stats.batches_written += 1
+            return
+
+    @staticmethod
+    def _encode(table: str, rows: list[dict[str, Any]], ranges: str) -> tuple[bytes, str]:
+        payload = encode_rows(table, rows)
+        return payload, dedup_token(table, ranges, payload, len(rows))
+
+    # ---- reading ----
+    async def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a read query (``{name:Type}`` placeholders bound from ``params``); rows as dicts."""
+        return await self._call(self._execute, sql, params)
+
+    def query_sync(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Blocking variant for the CLI and tests (still executed on the sink thread)."""
+        if self._executor is None:
+            raise UnavailableError("the ClickHouse sink is not started")
+        return self._executor.submit(self._execute, sql, params).result()
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise UnavailableError("the ClickHouse sink is not started")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def describe(self) -> str:
+        return f"{self.scheme} sink, database {self.database}"
