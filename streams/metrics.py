@@ -24,6 +24,7 @@ pingan_batch_processing_seconds            histo    time the processor spent on 
 pingan_sink_batch_rows                     histo    rows written by one sink flush
 pingan_sink_batch_latency_seconds          histo    duration of one sink flush
 pingan_sink_backlog_rows                   gauge    rows queued for the sink, not yet written
+pingan_sink_write_errors_total             counter  failed sink writes (retried until written)
 pingan_consumer_lag_messages{topic,part.}  gauge    highwater - committed offset, per assigned partition
 pingan_ruleset_info{version}               gauge    1 for the rule-set version running
 pingan_ruleset_reloads_total{result}       counter  hot reloads, ``ok`` or ``refused``
@@ -230,6 +231,10 @@ class _LiveCollector:
         backlog = GaugeMetricFamily("pingan_sink_backlog_rows", "Rows queued for the sink, not yet written")
         backlog.add_metric([], float(_sink_backlog(runtime, m.rows_since_flush)))
         yield backlog
+        errors = CounterMetricFamily("pingan_sink_write_errors", "Failed sink writes (each one retried)")
+        stats = getattr(getattr(runtime, "sink", None), "stats", None)
+        errors.add_metric([], float(getattr(stats, "write_errors", 0) or 0))
+        yield errors
         lag = GaugeMetricFamily("pingan_consumer_lag_messages",
                                 "Messages not yet committed per assigned partition (highwater - committed)",
                                 labels=["topic", "partition"])

@@ -30,7 +30,10 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
 
     check_broker(settings.kafka.bootstrap)
     app = create_app(settings)  # a bad rule set or URL raises here, before anything starts
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    from pingan.logs import worker_logging_config
+
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
+                          logging_config=worker_logging_config(settings, loglevel))
     logging.getLogger("pingan").setLevel(settings.log_level)
     worker.execute_from_commandline()
     return 0
