@@ -44,6 +44,7 @@ class Topics(Section):
     alerts: str = Field("alerts", min_length=1)
     deadletter: str = Field("deadletter", min_length=1)
     input_partitions: int = Field(6, ge=1, le=1000)
+    output_partitions: int = Field(3, ge=1, le=1000, description="partitions of alerts and deadletter")
 
     def inputs(self) -> dict[str, str]:
         """Stream name -> topic name, for the four input streams."""
@@ -53,7 +54,7 @@ class Topics(Section):
 class KafkaSettings(Section):
     bootstrap: str = "127.0.0.1:9092"
     port: int = Field(9092, ge=1, le=65535, description="port of the local broker `pingan kafka up` starts")
-    version: str = "3.9.2"
+    version: str = "4.1.2"  # the local broker `pingan kafka fetch` downloads; see docs/kafka.md
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism | None = None  # SCRAM-SHA-512 when a SASL protocol is chosen
     sasl_username: str | None = None
