@@ -107,7 +107,18 @@ def setup_logging(settings: Any, stream: IO[str] | None = None) -> logging.Handl
     root.addHandler(handler)
     root.setLevel(others)
     logging.getLogger("pingan").setLevel(level)
+    quiet_libraries(level)
     return handler
+
+
+#: Client libraries whose connection errors Pingan reports itself, as one-line errors.
+QUIET_LIBRARIES = ("kafka", "aiokafka")
+
+
+def quiet_libraries(level: str) -> None:
+    """Kafka client libraries log every failed connection attempt at ERROR; below DEBUG, hush them."""
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.CRITICAL)
 
 
 def worker_logging_config(settings: Any, loglevel: str = "warning") -> dict[str, Any]:
@@ -125,5 +136,7 @@ def worker_logging_config(settings: Any, loglevel: str = "warning") -> dict[str,
         "handlers": {HANDLER_NAME: {"class": "logging.StreamHandler", "formatter": "pingan",
                                     "stream": "ext://sys.stderr"}},
         "root": {"level": loglevel.upper(), "handlers": [HANDLER_NAME]},
-        "loggers": {"pingan": {"level": level, "propagate": True}},
+        "loggers": {"pingan": {"level": level, "propagate": True},
+                    # the worker keeps its Kafka client's warnings (the CLI hushes them)
+                    **{name: {"level": loglevel.upper()} for name in QUIET_LIBRARIES}},
     }
