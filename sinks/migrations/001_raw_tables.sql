@@ -134,7 +134,9 @@ ORDER BY (county_code, toDate(ts), alert_id)
 SETTINGS non_replicated_deduplication_window = 10000;
 
 -- Dead letters keep a redacted text of the message (ID-number and phone patterns removed), never the
--- original bytes: those stay in the Kafka dead-letter topic.
+-- original bytes: those stay in the Kafka dead-letter topic. A plain MergeTree: a message dead-lettered
+-- again after a crash is a second row, and queries count (topic, partition, offset) once, at its
+-- first received_at (a replacing engine could keep the later arrival).
 CREATE TABLE IF NOT EXISTS deadletters
 (
     reason String,
@@ -148,7 +150,7 @@ CREATE TABLE IF NOT EXISTS deadletters
     received_at DateTime64(3, 'UTC'),
     ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
 )
-ENGINE = ReplacingMergeTree
+ENGINE = MergeTree
 PARTITION BY toYYYYMM(received_at)
 ORDER BY (topic, partition, offset)
 SETTINGS non_replicated_deduplication_window = 10000;
