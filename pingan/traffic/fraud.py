@@ -67,6 +67,8 @@ def case(ctx: Context, ts: int, *, township: str | None = None, who: Victim | No
     county = world.divisions.townships[township].parent_code
     fraud_type = rng.choices(_TYPES, weights=_TYPE_WEIGHTS)[0]
     known = who is not None  # a repeat victim is always identified by ID number
+    if known and who.age < 60 and fraud_type == "elderly_care":
+        fraud_type = "telecom"  # elderly-care fraud targets people of 60 and over
     who = who or victim(ctx, ts, county, fraud_type)
     channels = _CHANNELS[fraud_type]
     common = {
