@@ -40,6 +40,7 @@ class Alert(BaseModel):
     township_code: str | None = None
     township_name: str | None = None
     village_code: str | None = None
+    village_name: str | None = None
     title: str = Field(description="Chinese title for the command centre")
     evidence: list[str] = Field(description="event_ids that made the rule fire")
     figures: dict[str, int | float | str] = Field(default_factory=dict, description="the window's figures")

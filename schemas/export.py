@@ -23,6 +23,7 @@ EXPORTED = {
     "service.records": "pingan.schemas.events:ServiceRecord",
     "alert": "pingan.schemas.alert:Alert",
     "deadletter": "pingan.schemas.alert:DeadLetter",
+    "rulefile": "pingan.schemas.rulefile:RuleFile",
 }
 
 

@@ -1,0 +1,169 @@
+"""What every compiled rule has: its spec (from the loader) and the runtime base class.
+
+A *spec* is the immutable, compiled form of one rule (conditions compiled to functions, durations in
+seconds, templates split). A *runtime* is one engine's instance of a spec: it owns the rule's state
+(per key) and exposes handlers, one per input topic it listens to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable
+
+from pingan.schemas.alert import alert_id_for
+from pingan.streams.engine.templates import Template
+
+Handler = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+KeyFn = Callable[[dict[str, Any]], "str | None"]
+#: event fields every alert carries (the location of the event that made the rule fire).
+LOCATION = ("county_code", "county_name", "township_code", "township_name", "village_code", "village_name")
+
+
+@dataclass(frozen=True)
+class Side:
+    """One stream a rule listens to: its topic, compiled condition and key extractor."""
+
+    name: str  # "main", "cancel", "first", "then"
+    stream: str
+    topic: str
+    cond: Callable[[dict[str, Any]], Any]
+    key: KeyFn
+    key_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    severity: str
+    title: Template
+    labels: dict[str, Template]
+    topics: tuple[str, ...]
+    domain: str
+    figure_fields: tuple[str, ...]
+    evidence_max: int
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    id: str
+    version: str
+    status: str  # enabled | shadow | disabled
+    type: str
+    file: str
+    line: int
+    sides: dict[str, Side]
+    alert: AlertSpec
+    suppress: float | None
+    grace: float | None
+    params: dict[str, Any] = field(default_factory=dict)
+    #: event fields kept with a deadline clock, to render the alert when the deadline passes.
+    context_fields: tuple[str, ...] = ()
+
+
+class EngineContext:
+    """What runtimes share with their engine: event time, the dirty set, the deadline scheduler."""
+
+    __slots__ = ("clock", "dirty", "schedule")
+
+    def __init__(self, schedule: Callable[[float, "RuleRuntime", str], None]):
+        self.clock = [float("-inf")]  # a one-item list: handlers read clock[0] without a method call
+        self.dirty: set[tuple[RuleRuntime, str]] = set()
+        self.schedule = schedule
+
+
+def plain(value: Any) -> Any:
+    """A JSON-able copy of an event value (Decimal -> float)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+class RuleRuntime:
+    """Base of the rule types. Subclasses implement ``handlers``, ``dump``, ``load``, ``expired``."""
+
+    horizon_s = 0.0  # how long an event can still matter to this rule (dedup retention)
+
+    def __init__(self, spec: RuleSpec, ctx: EngineContext, index: int):
+        self.spec = spec
+        self.ctx = ctx
+        self.index = index
+        self.states: dict[str, Any] = {}
+        self.prefix = f"r:{spec.id}:{spec.version}:"
+        self._status = "shadow" if spec.status == "shadow" else "enabled"
+
+    # -- to implement ----------------------------------------------------------------------------
+    def handlers(self) -> list[tuple[str, Handler]]:
+        raise NotImplementedError
+
+    def dump(self, key: str, state: Any) -> Any:
+        raise NotImplementedError
+
+    def load(self, key: str, value: Any) -> None:
+        raise NotImplementedError
+
+    def expired(self, state: Any, now: float) -> bool:
+        raise NotImplementedError
+
+    def fire(self, key: str, deadline: float) -> dict[str, Any] | None:
+        """Called by the engine when a scheduled deadline has passed."""
+        return None
+
+    # -- shared ----------------------------------------------------------------------------------
+    def snapshot(self, key: str) -> Any:
+        """The JSON-able state of ``key`` (None: deleted)."""
+        st = self.states.get(key)
+        return None if st is None else self.dump(key, st)
+
+    def sweep(self, now: float) -> None:
+        """Forget the keys whose state can no longer change any result."""
+        dead = [k for k, st in self.states.items() if self.expired(st, now)]
+        for k in dead:
+            del self.states[k]
+            self.ctx.dirty.add((self, k))
+
+    def suppressed(self, last: float | None, ts: float) -> bool:
+        s = self.spec.suppress
+        return s is not None and last is not None and ts < last + s
+
+    def alert(
+        self,
+        ts: float,
+        key: str,
+        source: dict[str, Any],
+        evidence: list[str],
+        figures: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Build the alert dict (fields of :class:`pingan.schemas.alert.Alert`, ts as epoch seconds)."""
+        spec = self.spec
+        a = spec.alert
+        for name in a.figure_fields:
+            value = source.get(name)
+            if value is not None:
+                figures[name] = plain(value)
+        values = dict(source)
+        values.update(figures)
+        values["key"] = key
+        labels = {"county": source.get("county_code") or "", "domain": a.domain}
+        for name, template in a.labels.items():
+            labels[name] = template.render(values)
+        return {
+            "alert_id": alert_id_for(spec.id, key, ts),
+            "rule_id": spec.id,
+            "rule_version": spec.version,
+            "severity": a.severity,
+            "key": key,
+            "ts": ts,
+            "county_code": source.get("county_code"),
+            "county_name": source.get("county_name"),
+            "township_code": source.get("township_code"),
+            "township_name": source.get("township_name"),
+            "village_code": source.get("village_code"),
+            "village_name": source.get("village_name"),
+            "title": a.title.render(values),
+            "evidence": evidence[-a.evidence_max:],
+            "figures": figures,
+            "labels": labels,
+            "domain": a.domain,
+            "status": self._status,
+            "topics": list(a.topics),
+        }

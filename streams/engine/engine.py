@@ -1,0 +1,226 @@
+"""The pure rule engine: decoded events and an event-time clock in; alerts and state changes out.
+
+No I/O, no Kafka, no wall clock. The live worker and the backtest drive the same class (through
+:class:`pingan.streams.engine.timeline.Timeline`, which feeds events in event-time order).
+
+State keys (values are JSON-able; ``None`` in :meth:`Engine.dirty_state` means "delete"):
+
+- ``t`` - the engine's event time (float epoch seconds);
+- ``d:<topic>:<event_id>`` - a seen event (value: its ts), for de-duplication, kept for the longest
+  horizon of the rules on that topic (at least a day);
+- ``r:<rule_id>:<rule_version>:<key>`` - the state of one rule for one group key (rule type
+  specific, see ``windows``/``timers``/``joins``/``spike``). A rule whose text changes gets a new
+  version, hence fresh state; the old keys are deleted.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any, Iterable
+
+from pingan.streams.engine.base import EngineContext, RuleRuntime
+from pingan.streams.engine.joins import SequenceRule
+from pingan.streams.engine.loader import RuleSet
+from pingan.streams.engine.spike import SpikeRule
+from pingan.streams.engine.timers import DeadlineRule
+from pingan.streams.engine.windows import CountRule, DistinctCountRule, MatchRule
+
+RUNTIMES: dict[str, type[RuleRuntime]] = {
+    "match": MatchRule,
+    "count": CountRule,
+    "distinct_count": DistinctCountRule,
+    "deadline": DeadlineRule,
+    "sequence": SequenceRule,
+    "spike": SpikeRule,
+}
+DEDUP_MIN_S = 86400.0
+SWEEP_EVERY_S = 3600.0
+
+
+class Engine:
+    """Evaluates a :class:`RuleSet`; see the module docstring for the state-key scheme."""
+
+    def __init__(self, ruleset: RuleSet):
+        self._ctx = EngineContext(self._schedule)
+        self._heap: list[tuple[float, int, str, int, RuleRuntime]] = []
+        self._seq = 0
+        self._seen: dict[str, dict[str, float]] = {}
+        self._dirty_seen: set[tuple[str, str]] = set()
+        self._stale: set[str] = set()
+        self._time_dirty = False
+        self._next_sweep = float("-inf")
+        self._rules: list[RuleRuntime] = []
+        self._by_topic: dict[str, tuple] = {}
+        self._retention: dict[str, float] = {}
+        self.stats = {"events": 0, "duplicates": 0, "alerts": 0}
+        self.ruleset = ruleset
+        self._install(ruleset, {})
+
+    # -- rules ------------------------------------------------------------------------------------
+    def _install(self, ruleset: RuleSet, keep: dict[tuple[str, str], RuleRuntime]) -> None:
+        runtimes = []
+        for index, spec in enumerate(ruleset.active):
+            rt = keep.pop((spec.id, spec.version), None)
+            if rt is None:
+                rt = RUNTIMES[spec.type](spec, self._ctx, index)
+            else:
+                rt.spec, rt.index = spec, index
+                rt._status = "shadow" if spec.status == "shadow" else "enabled"
+            runtimes.append(rt)
+        by_topic: dict[str, list] = {}
+        retention: dict[str, float] = {}
+        for rt in runtimes:
+            for topic, handler in rt.handlers():
+                by_topic.setdefault(topic, []).append(handler)
+                retention[topic] = max(retention.get(topic, DEDUP_MIN_S), rt.horizon_s)
+        self._rules = runtimes
+        self._by_topic = {topic: tuple(handlers) for topic, handlers in by_topic.items()}
+        self._retention = retention
+        self.ruleset = ruleset
+
+    def swap_rules(self, ruleset: RuleSet) -> None:
+        """Hot reload: rules whose id and version did not change keep their state."""
+        old = {(rt.spec.id, rt.spec.version): rt for rt in self._rules}
+        self._install(ruleset, old)
+        for rt in old.values():  # removed or changed rules: forget their state
+            rt.removed = True
+            for key in list(rt.states):
+                self._ctx.dirty.add((rt, key))
+            rt.states.clear()
+
+    @property
+    def rules(self) -> tuple[RuleRuntime, ...]:
+        return tuple(self._rules)
+
+    @property
+    def time(self) -> float:
+        """Event time: the largest ts processed or advanced to (``-inf`` before the first)."""
+        return self._ctx.clock[0]
+
+    # -- events and time --------------------------------------------------------------------------
+    def process(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Evaluate one decoded event (in event-time order); returns the alerts it causes."""
+        topic = event["topic"]
+        seen = self._seen.get(topic)
+        if seen is None:
+            seen = self._seen[topic] = {}
+        eid = event["event_id"]
+        if eid in seen:
+            self.stats["duplicates"] += 1
+            return []
+        self.stats["events"] += 1
+        ts = event["ts"]
+        clock = self._ctx.clock
+        out: list[dict[str, Any]] = []
+        if ts > clock[0]:
+            if self._heap and self._heap[0][0] < ts:
+                out = self._fire_until(ts)
+            clock[0] = ts
+            self._time_dirty = True
+            if ts >= self._next_sweep:
+                self._sweep(ts)
+        seen[eid] = ts
+        self._dirty_seen.add((topic, eid))
+        handlers = self._by_topic.get(topic)
+        if handlers:
+            for handler in handlers:
+                alert = handler(event)
+                if alert is not None:
+                    out.append(alert)
+            if self._heap and self._heap[0][0] < clock[0]:
+                out.extend(self._fire_until(clock[0]))  # a late start whose deadline already passed
+        if out:
+            self.stats["alerts"] += len(out)
+        return out
+
+    def advance_to(self, ts: float) -> list[dict[str, Any]]:
+        """Move event time forward to ``ts``; fires the deadlines strictly before it."""
+        clock = self._ctx.clock
+        if ts <= clock[0]:
+            return []
+        out = self._fire_until(ts) if self._heap and self._heap[0][0] < ts else []
+        clock[0] = ts
+        self._time_dirty = True
+        if ts >= self._next_sweep:
+            self._sweep(ts)
+        self.stats["alerts"] += len(out)
+        return out
+
+    def _schedule(self, deadline: float, rt: RuleRuntime, key: str) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (deadline, rt.index, key, self._seq, rt))
+
+    def _fire_until(self, ts: float) -> list[dict[str, Any]]:
+        out = []
+        heap = self._heap
+        while heap and heap[0][0] < ts:
+            deadline, _, key, _, rt = heapq.heappop(heap)
+            if getattr(rt, "removed", False):
+                continue
+            alert = rt.fire(key, deadline)
+            if alert is not None:
+                out.append(alert)
+        return out
+
+    def _sweep(self, now: float) -> None:
+        """Forget seen event ids and rule states that can no longer change any result."""
+        self._next_sweep = now + SWEEP_EVERY_S
+        for topic, seen in self._seen.items():
+            cutoff = now - self._retention.get(topic, DEDUP_MIN_S)
+            dead = []
+            for eid, ts in seen.items():  # insertion order is close to ts order
+                if ts >= cutoff:
+                    break
+                dead.append(eid)
+            for eid in dead:
+                del seen[eid]
+                self._dirty_seen.add((topic, eid))
+        for rt in self._rules:
+            rt.sweep(now)
+
+    # -- state for the changelog ------------------------------------------------------------------
+    def dirty_state(self) -> dict[str, Any]:
+        """State changes since the last call: state key -> JSON-able value, or None to delete."""
+        out: dict[str, Any] = {}
+        for rt, key in self._ctx.dirty:
+            out[rt.prefix + key] = None if getattr(rt, "removed", False) else rt.snapshot(key)
+        self._ctx.dirty.clear()
+        for topic, eid in self._dirty_seen:
+            out[f"d:{topic}:{eid}"] = self._seen.get(topic, {}).get(eid)
+        self._dirty_seen.clear()
+        for key in self._stale:
+            out[key] = None
+        self._stale.clear()
+        if self._time_dirty:
+            out["t"] = self._ctx.clock[0]
+            self._time_dirty = False
+        return out
+
+    def restore_state(self, items: Iterable[tuple[str, Any]]) -> None:
+        """Load state written from :meth:`dirty_state` (e.g. a Faust table's items) after a restart.
+
+        Keys of rules that no longer exist (or changed version) are scheduled for deletion.
+        """
+        by_version = {(rt.spec.id, rt.spec.version): rt for rt in self._rules}
+        clock = self._ctx.clock
+        for key, value in items:
+            if value is None:
+                continue
+            if key == "t":
+                clock[0] = max(clock[0], float(value))
+            elif key.startswith("d:"):
+                _, topic, eid = key.split(":", 2)
+                self._seen.setdefault(topic, {})[eid] = float(value)
+            elif key.startswith("r:"):
+                parts = key.split(":", 3)
+                rt = by_version.get((parts[1], parts[2])) if len(parts) == 4 else None
+                if rt is None:
+                    self._stale.add(key)
+                else:
+                    rt.load(parts[3], value)
+            else:
+                self._stale.add(key)
+        for seen in self._seen.values():  # keep insertion order close to ts order for the sweep
+            ordered = sorted(seen.items(), key=lambda item: item[1])
+            seen.clear()
+            seen.update(ordered)

@@ -1,0 +1,105 @@
+"""Rule type ``sequence``: a ``then`` event fires when a ``first`` event of the same key lies at most
+``within`` before it (first.ts in [then.ts - within, then.ts], inclusive). The streams may differ
+(a join across streams on a key); the alert carries the ``then`` event's location and both ids.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from collections import deque
+from typing import Any
+
+from pingan.streams.engine.base import Handler, RuleRuntime
+
+_HIGH = "\U0010ffff"
+
+
+class SequenceState:
+    __slots__ = ("firsts", "last")
+
+    def __init__(self) -> None:
+        self.firsts: deque = deque()  # sorted (ts, event_id) of first-step events
+        self.last: float | None = None
+
+
+class SequenceRule(RuleRuntime):
+    def __init__(self, spec, ctx, index):
+        super().__init__(spec, ctx, index)
+        self.horizon_s = max(spec.params["within"], spec.suppress or 0.0)
+
+    def handlers(self) -> list[tuple[str, Handler]]:
+        spec = self.spec
+        first, then = spec.sides["first"], spec.sides["then"]
+        within, suppress, grace = spec.params["within"], spec.suppress, spec.grace
+        states, dirty, clock, alert = self.states, self.ctx.dirty, self.ctx.clock, self.alert
+
+        def on_first(e: dict[str, Any]) -> None:
+            if not first.cond(e):
+                return None
+            k = first.key(e)
+            if k is None:
+                return None
+            ts = e["ts"]
+            if grace is not None and ts < clock[0] - grace:
+                return None
+            st = states.get(k)
+            if st is None:
+                st = states[k] = SequenceState()
+            firsts = st.firsts
+            item = (ts, e["event_id"])
+            if not firsts or firsts[-1][0] <= ts:
+                firsts.append(item)
+            else:
+                insort(firsts, item)
+            keep = firsts[-1][0] - within
+            while firsts[0][0] < keep:
+                firsts.popleft()
+            dirty.add((self, k))
+            return None
+
+        def on_then(e: dict[str, Any]) -> dict[str, Any] | None:
+            if not then.cond(e):
+                return None
+            k = then.key(e)
+            if k is None:
+                return None
+            st = states.get(k)
+            if st is None or not st.firsts:
+                return None
+            ts = e["ts"]
+            if grace is not None and ts < clock[0] - grace:
+                return None
+            firsts = st.firsts
+            if firsts[-1][0] <= ts:
+                f_ts, f_id = firsts[-1]
+            else:
+                i = bisect_right(firsts, (ts, _HIGH)) - 1
+                if i < 0:
+                    return None
+                f_ts, f_id = firsts[i]
+            if f_ts < ts - within:
+                return None
+            if suppress is not None and st.last is not None and ts < st.last + suppress:
+                return None
+            if st.last is None or ts > st.last:
+                st.last = ts
+            dirty.add((self, k))
+            figures = {"gap_s": ts - f_ts, "within_s": within}
+            return alert(ts, k, e, [f_id, e["event_id"]], figures)
+
+        # then before first: an event matching both sides never joins with itself
+        return [(then.topic, on_then), (first.topic, on_first)]
+
+    def dump(self, key: str, state: SequenceState) -> Any:
+        return {"firsts": [list(x) for x in state.firsts], "last": state.last}
+
+    def load(self, key: str, value: Any) -> None:
+        st = SequenceState()
+        st.firsts.extend(tuple(x) for x in value.get("firsts", ()))
+        st.last = value.get("last")
+        self.states[key] = st
+
+    def expired(self, state: SequenceState, now: float) -> bool:
+        if state.firsts and state.firsts[-1][0] >= now - self.spec.params["within"]:
+            return False
+        return state.last is None or now >= state.last + (self.spec.suppress or 0.0)

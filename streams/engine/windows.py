@@ -1,0 +1,157 @@
+"""Rule types ``match``, ``count`` and ``distinct_count`` (event-time windows, inclusive).
+
+A count rule evaluated at a matching event with ts t looks at the key's matching events with ts in
+[t - window, t] (both ends inclusive). Suppression only blocks firing; events seen during it stay in
+the window.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right, insort
+from collections import deque
+from typing import Any
+
+from pingan.streams.engine.base import Handler, RuleRuntime
+
+_HIGH = "\U0010ffff"  # sorts after every event id: (ts, _HIGH) is the upper bound of ts
+
+
+class MatchRule(RuleRuntime):
+    """Fires on every matching event (state only for suppression: the last firing per key)."""
+
+    def __init__(self, spec, ctx, index):
+        super().__init__(spec, ctx, index)
+        self.horizon_s = spec.suppress or 0.0
+
+    def handlers(self) -> list[tuple[str, Handler]]:
+        side = self.spec.sides["main"]
+        cond, key_of, suppress, grace = side.cond, side.key, self.spec.suppress, self.spec.grace
+        states, dirty, clock, alert = self.states, self.ctx.dirty, self.ctx.clock, self.alert
+
+        def on_event(e: dict[str, Any]) -> dict[str, Any] | None:
+            if not cond(e):
+                return None
+            k = key_of(e)
+            if k is None:
+                return None
+            ts = e["ts"]
+            if grace is not None and ts < clock[0] - grace:
+                return None
+            if suppress is not None:
+                last = states.get(k)
+                if last is not None and ts < last + suppress:
+                    return None
+                states[k] = ts if last is None or ts > last else last
+                dirty.add((self, k))
+            return alert(ts, k, e, [e["event_id"]], {})
+
+        return [(side.topic, on_event)]
+
+    def dump(self, key: str, state: Any) -> Any:
+        return {"last": state}
+
+    def load(self, key: str, value: Any) -> None:
+        self.states[key] = float(value["last"])
+
+    def expired(self, state: Any, now: float) -> bool:
+        return now >= state + (self.spec.suppress or 0.0)
+
+
+class WindowState:
+    __slots__ = ("ev", "last")
+
+    def __init__(self) -> None:
+        self.ev: deque = deque()  # sorted by ts: (ts, event_id) or (ts, value, event_id)
+        self.last: float | None = None
+
+
+class CountRule(RuleRuntime):
+    """>= threshold (or > threshold) matching events of a key in the window ending at the trigger."""
+
+    distinct = False
+
+    def __init__(self, spec, ctx, index):
+        super().__init__(spec, ctx, index)
+        self.horizon_s = max(spec.params["window"], spec.suppress or 0.0)
+
+    def handlers(self) -> list[tuple[str, Handler]]:
+        spec = self.spec
+        side = spec.sides["main"]
+        cond, key_of, suppress, grace = side.cond, side.key, spec.suppress, spec.grace
+        window, threshold, strict = spec.params["window"], spec.params["threshold"], spec.params["op"] == ">"
+        distinct_field = spec.params.get("distinct")
+        states, dirty, clock, alert = self.states, self.ctx.dirty, self.ctx.clock, self.alert
+
+        def on_event(e: dict[str, Any]) -> dict[str, Any] | None:
+            if not cond(e):
+                return None
+            k = key_of(e)
+            if k is None:
+                return None
+            ts = e["ts"]
+            if grace is not None and ts < clock[0] - grace:
+                return None
+            if distinct_field is None:
+                item = (ts, e["event_id"])
+            else:
+                value = e[distinct_field]
+                if value is None or value == "":
+                    return None
+                item = (ts, value if value.__class__ is str else str(value), e["event_id"])
+            st = states.get(k)
+            if st is None:
+                st = states[k] = WindowState()
+            ev = st.ev
+            in_order = not ev or ev[-1][0] <= ts
+            if in_order:
+                ev.append(item)
+            else:
+                insort(ev, item)
+            keep = ev[-1][0] - window
+            while ev[0][0] < keep:
+                ev.popleft()
+            dirty.add((self, k))
+            if in_order:
+                lo, hi = 0, len(ev)
+            else:
+                lo, hi = bisect_left(ev, (ts - window,)), bisect_right(ev, (ts, _HIGH))
+            if distinct_field is None:
+                n = hi - lo
+            elif in_order:
+                n = len({x[1] for x in ev})
+            else:
+                n = len({ev[i][1] for i in range(lo, hi)})
+            if (n <= threshold) if strict else (n < threshold):
+                return None
+            last = st.last
+            if suppress is not None and last is not None and ts < last + suppress:
+                return None
+            if last is None or ts > last:
+                st.last = ts
+            ids = [x[-1] for x in ev] if in_order else [ev[i][-1] for i in range(lo, hi)]
+            figures = {"count": hi - lo, "threshold": threshold, "window_s": window}
+            if distinct_field is not None:
+                figures["distinct"] = n
+            return alert(ts, k, e, ids, figures)
+
+        return [(side.topic, on_event)]
+
+    def dump(self, key: str, state: WindowState) -> Any:
+        return {"ev": [list(x) for x in state.ev], "last": state.last}
+
+    def load(self, key: str, value: Any) -> None:
+        st = WindowState()
+        st.ev.extend(tuple(x) for x in value.get("ev", ()))
+        st.last = value.get("last")
+        self.states[key] = st
+
+    def expired(self, state: WindowState, now: float) -> bool:
+        if state.ev and state.ev[-1][0] >= now - self.spec.params["window"]:
+            return False
+        return state.last is None or now >= state.last + (self.spec.suppress or 0.0)
+
+
+class DistinctCountRule(CountRule):
+    """Like count, on the number of distinct values of a field in the window."""
+
+    distinct = True
