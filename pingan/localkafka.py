@@ -68,6 +68,11 @@ class BrokerConfig:
     offsets_partitions: int = 10
     java: str = "java"
     extra_jvm_options: tuple[str, ...] = field(default_factory=tuple)
+    #: ``key=value`` lines appended to the rendered server.properties (a later key wins), e.g. an
+    #: extra SASL_SSL listener for the security test; the PLAINTEXT listener on ``port`` stays.
+    extra_properties: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    #: extra arguments of ``kafka-storage format`` (e.g. ``--add-scram SCRAM-SHA-512=[name=u,password=p]``).
+    format_args: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
@@ -122,13 +127,17 @@ def config_from_settings(settings: Settings, **overrides: object) -> BrokerConfi
 
 def render_server_properties(cfg: BrokerConfig, template: str | None = None) -> str:
     text = SERVER_TEMPLATE.read_text(encoding="utf-8") if template is None else template
-    return Template(text).substitute(
+    rendered = Template(text).substitute(
         port=cfg.port,
         controller_port=cfg.controller_port,
         log_dirs=cfg.log_dirs,
         offsets_partitions=cfg.offsets_partitions,
         retention_hours=cfg.retention_hours,
     )
+    if cfg.extra_properties:
+        rendered = rendered.rstrip("\n") + "\n\n# extra_properties\n"
+        rendered += "".join(f"{key}={value}\n" for key, value in cfg.extra_properties)
+    return rendered
 
 
 def jvm_command(cfg: BrokerConfig, main_class: str = MAIN_CLASS, *args: str) -> list[str]:
@@ -355,6 +364,7 @@ class LocalKafka:
             new_cluster_id(),
             "-c",
             str(self.cfg.properties_file),
+            *self.cfg.format_args,
         )
         try:
             proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
