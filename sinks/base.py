@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from pingan.errors import BackpressureError, ConfigError, UnavailableError
 from pingan.sinks.migrate import migrate
-from pingan.sinks.tables import ROW_MAPPERS, encode_rows
+from pingan.sinks.tables import COLUMN_SPECS, encode_rows
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -111,7 +111,8 @@ class Sink(ABC):
         self._pending_rows = 0
         self._inflight_rows = 0
         self._last_flush = clock()
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor: ThreadPoolExecutor | None = None  # the one thread that talks to ClickHouse
+        self._encoder: ThreadPoolExecutor | None = None  # encodes the next batch meanwhile (no I/O)
         self._flush_lock: asyncio.Lock | None = None
         self._stopping = False
         self._started = False
@@ -135,6 +136,7 @@ class Sink(ABC):
         if self._started:
             return
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"pingan-sink-{self.scheme}")
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pingan-sink-encode")
         self._flush_lock = asyncio.Lock()
         self._stopping = False
         try:
@@ -143,8 +145,7 @@ class Sink(ABC):
                 await self._call(self._migrate)
         except BaseException:
             await self._call(self._close_quietly)
-            self._executor.shutdown(wait=True)
-            self._executor = None
+            self._shutdown_threads()
             raise
         self._started = True
         self._last_flush = self._clock()
@@ -158,9 +159,14 @@ class Sink(ABC):
             async with self._flush_lock:
                 pass
         await self._call(self._close_quietly)
-        self._executor.shutdown(wait=True)
-        self._executor = None
+        self._shutdown_threads()
         self._started = False
+
+    def _shutdown_threads(self) -> None:
+        for pool in (self._executor, self._encoder):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        self._executor = self._encoder = None
 
     def _close_quietly(self) -> None:
         try:
@@ -178,8 +184,8 @@ class Sink(ABC):
     # ---- writing ----
     def add(self, table: str, rows: Sequence[dict[str, Any]], source: Source | None = None) -> None:
         """Buffer ``rows`` for ``table``; ``source`` is the Kafka range they came from."""
-        if table not in ROW_MAPPERS:
-            raise ConfigError(f"unknown table {table!r}; writable tables: {', '.join(ROW_MAPPERS)}")
+        if table not in COLUMN_SPECS:
+            raise ConfigError(f"unknown table {table!r}; writable tables: {', '.join(COLUMN_SPECS)}")
         if not rows:
             if source is not None:
                 self._pending.setdefault(table, _Pending()).add((), source)
@@ -216,16 +222,30 @@ class Sink(ABC):
             taken = sum(len(p.rows) for p in pending.values())
             self._pending_rows -= taken
             self._inflight_rows += taken
+            chunks = [
+                (table, batch.rows[start : start + self.batch_rows], batch.range_text())
+                for table, batch in pending.items()
+                for start in range(0, len(batch.rows), self.batch_rows)
+            ]
             written = 0
+            loop = asyncio.get_running_loop()
+            encoding = None
             try:
-                for table, batch in pending.items():
-                    ranges = batch.range_text()
-                    for start in range(0, len(batch.rows), self.batch_rows):
-                        chunk = batch.rows[start : start + self.batch_rows]
-                        await self._write_with_retry(table, chunk, ranges)
-                        written += len(chunk)
-                        self._inflight_rows -= len(chunk)
+                # pipeline: encode chunk i+1 on the encoder thread while chunk i is written
+                # (chDB and the HTTP client release the GIL while they work)
+                for i, (table, rows, ranges) in enumerate(chunks):
+                    if encoding is None:
+                        encoding = loop.run_in_executor(self._encoder, self._encode, table, rows, ranges)
+                    payload, token = await encoding
+                    encoding = None
+                    if i + 1 < len(chunks):
+                        encoding = loop.run_in_executor(self._encoder, self._encode, *chunks[i + 1])
+                    await self._write_with_retry(table, len(rows), payload, token)
+                    written += len(rows)
+                    self._inflight_rows -= len(rows)
             except BaseException:
+                if encoding is not None:
+                    encoding.cancel()
                 self._requeue(pending, written)
                 raise
             self._last_flush = self._clock()
@@ -248,31 +268,25 @@ class Sink(ABC):
         self._pending_rows += back
         self._inflight_rows = 0
 
-    async def _write_with_retry(self, table: str, rows: list[dict[str, Any]], ranges: str) -> None:
+    async def _write_with_retry(self, table: str, rows: int, payload: bytes, token: str) -> None:
         delay = self.retry_initial_s
-        payload: bytes | None = None
-        token = ""
         while True:
             try:
-                if payload is None:
-                    payload, token = await self._call(self._encode, table, rows, ranges)
                 await self._call(self._insert, table, payload, token)
             except Exception as exc:  # noqa: BLE001 - every write failure is retried
                 self.stats.write_errors += 1
                 self.stats.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
-                if payload is None:
-                    raise  # a row that cannot be encoded is a bug, not an outage
                 if self._stopping:
                     raise UnavailableError(
                         f"ClickHouse sink stopped with {self.backlog_rows} rows unwritten "
                         f"(last error: {self.stats.last_error})"
                     ) from None
                 log.warning("writing %d rows to %s failed (%s); retrying in %.2fs",
-                            len(rows), table, self.stats.last_error, delay)
+                            rows, table, self.stats.last_error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max_s)
                 continue
-            self.stats.rows_written += len(rows)
+            self.stats.rows_written += rows
             self.stats.batches_written += 1
             return
 

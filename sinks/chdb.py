@@ -16,6 +16,7 @@ import orjson
 
 from pingan.errors import ConfigError, UnavailableError
 from pingan.sinks.base import Sink
+from pingan.sinks.tables import INSERT_FORMAT, insert_statement
 
 DEFAULT_PATH = "var/chdb"
 _process_path: dict[str, Any] = {"path": None, "users": 0}
@@ -115,8 +116,8 @@ class ChdbSink(Sink):
             raise UnavailableError("the chDB sink is not open")
         escaped = token.replace("\\", "\\\\").replace("'", "\\'")
         self._session.query(
-            f"INSERT INTO {table} SETTINGS insert_deduplication_token = '{escaped}' FORMAT JSONEachRow\n"
-            + payload.decode("utf-8")
+            f"{insert_statement(table)} SETTINGS insert_deduplication_token = '{escaped}' "
+            f"FORMAT {INSERT_FORMAT}\n" + payload.decode("utf-8")
         )
 
     def describe(self) -> str:

@@ -2,7 +2,7 @@
 
 Credentials come from the URL, else ``clickhouse.username``/``clickhouse.password`` in the settings,
 else ``CLICKHOUSE_USER``/``CLICKHOUSE_PASSWORD`` in the environment. Rows are written as the same
-JSONEachRow bytes as on chDB, with the same deduplication token.
+JSONCompactColumns bytes as on chDB, with the same deduplication token.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlparse
 from pingan.errors import ConfigError, UnavailableError
 from pingan.sinks.base import Sink
 from pingan.sinks.chdb import parse_json_each_row
+from pingan.sinks.tables import COLUMNS, INSERT_FORMAT
 
 
 class HttpSink(Sink):
@@ -84,7 +85,7 @@ class HttpSink(Sink):
     def _insert(self, table: str, payload: bytes, token: str) -> None:
         if self._client is None:
             raise UnavailableError("the ClickHouse client is not open")
-        self._client.raw_insert(table, insert_block=payload, fmt="JSONEachRow",
+        self._client.raw_insert(table, column_names=COLUMNS[table], insert_block=payload, fmt=INSERT_FORMAT,
                                 settings={"insert_deduplication_token": token})
 
     def describe(self) -> str:

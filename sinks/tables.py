@@ -1,7 +1,7 @@
-"""Rows -> JSONEachRow bytes for each table: the one mapping from internal dicts to columns.
+"""Rows -> JSONCompactColumns bytes for each table: the one mapping from internal dicts to columns.
 
-Both backends write the same bytes (chDB with ``INSERT ... FORMAT JSONEachRow``, a server through
-clickhouse-connect's raw insert), so a table's columns are defined here once. The mapping also is
+Both backends write the same bytes (chDB with ``INSERT ... FORMAT JSONCompactColumns``, a server
+through clickhouse-connect's raw insert), so a table's columns are defined here once. The mapping also is
 the storage privacy guard: victim ID numbers and phones must already be pseudonyms (anything else
 is dropped, never stored), and free text (descriptions, unknown extra fields, dead-letter bodies)
 has national ID numbers and mobile numbers redacted.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -73,94 +73,116 @@ def _b64_text(value: str | None) -> tuple[str | None, int]:
     return scrub_text(raw[:65536].decode("utf-8", "replace")), len(raw)
 
 
-_GEO = ("event_id", "county_code", "county_name", "township_code", "township_name")
+Column = tuple[str, Callable[[list[dict[str, Any]]], list[Any]]]
 
 
-def _camera(e: dict[str, Any]) -> dict[str, Any]:
-    g = e.get
-    return {
-        "event_id": e["event_id"], "ts": _epoch(e["ts"]), "county_code": e["county_code"],
-        "county_name": g("county_name") or "", "township_code": g("township_code") or "",
-        "township_name": g("township_name") or "", "village_code": g("village_code"),
-        "village_name": g("village_name"), "camera_id": g("camera_id"), "kind": g("kind"),
-        "person_id": g("person_id"), "watchlist": g("watchlist"), "plate": g("plate"),
-        "confidence": g("confidence"), "image_ref": g("image_ref"), "extra": _extra(g("extra")),
-    }
+def _get(key: str, convert: Callable[[Any], Any] | None = None) -> Callable[[list[dict[str, Any]]], list[Any]]:
+    """A column read from ``key`` of every row (None when absent), optionally converted."""
+    if convert is None:
+        return lambda rows: [r.get(key) for r in rows]
+    return lambda rows: [convert(r.get(key)) for r in rows]
 
 
-def _grid(e: dict[str, Any]) -> dict[str, Any]:
-    g = e.get
-    return {
-        "event_id": e["event_id"], "ts": _epoch(e["ts"]), "county_code": e["county_code"],
-        "county_name": g("county_name") or "", "township_code": g("township_code") or "",
-        "township_name": g("township_name") or "", "village_code": g("village_code"),
-        "village_name": g("village_name"), "report_id": g("report_id"), "status": g("status"),
-        "category": g("category"), "grid_id": g("grid_id"), "household_id": g("household_id"),
-        "risk_level": g("risk_level"), "reporter": g("reporter"), "description": _text(g("description")),
-        "extra": _extra(g("extra")),
-    }
+def _required(key: str, convert: Callable[[Any], Any] | None = None) -> Callable[[list[dict[str, Any]]], list[Any]]:
+    if convert is None:
+        return lambda rows: [r[key] for r in rows]
+    return lambda rows: [convert(r[key]) for r in rows]
 
 
-def _fraud(e: dict[str, Any]) -> dict[str, Any]:
-    g = e.get
-    return {
-        "event_id": e["event_id"], "ts": _epoch(e["ts"]), "county_code": e["county_code"],
-        "county_name": g("county_name") or "", "township_code": g("township_code") or "",
-        "township_name": g("township_name") or "", "case_id": g("case_id"), "status": g("status"),
-        "fraud_type": g("fraud_type"), "loss_yuan": _decimal(g("loss_yuan")), "victim_age": g("victim_age"),
-        "victim_id_number": _pseudonym_only(g("victim_id_number")),
-        "victim_phone": _pseudonym_only(g("victim_phone")), "channel": g("channel"),
-        "extra": _extra(g("extra")),
-    }
+def _or_empty(value: Any) -> Any:
+    return value or ""
 
 
-def _service(e: dict[str, Any]) -> dict[str, Any]:
-    g = e.get
-    return {
-        "event_id": e["event_id"], "ts": _epoch(e["ts"]), "county_code": e["county_code"],
-        "county_name": g("county_name") or "", "township_code": g("township_code"),
-        "township_name": g("township_name"), "record_id": g("record_id"), "status": g("status"),
-        "department": g("department"), "item_code": g("item_code"), "item_name": g("item_name"),
-        "channel": g("channel"), "one_visit_item": g("one_visit_item"), "visits": g("visits"),
-        "sla_hours": g("sla_hours"), "elapsed_hours": g("elapsed_hours"), "satisfaction": g("satisfaction"),
-        "extra": _extra(g("extra")),
-    }
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value or ()]
 
 
-def _alert(a: dict[str, Any]) -> dict[str, Any]:
-    g = a.get
-    return {
-        "alert_id": a["alert_id"], "rule_id": a["rule_id"], "rule_version": str(g("rule_version") or ""),
-        "severity": a["severity"], "key": str(g("key") or ""), "ts": _epoch(a["ts"]),
-        "county_code": a["county_code"], "county_name": g("county_name"), "township_code": g("township_code"),
-        "township_name": g("township_name"), "village_code": g("village_code"), "title": g("title") or "",
-        "evidence": list(g("evidence") or ()),
-        "figures": orjson.dumps(g("figures") or {}, default=str).decode("utf-8"),
-        "labels": {str(k): str(v) for k, v in (g("labels") or {}).items()}, "domain": g("domain"),
-        "status": g("status") or "enabled", "topics": list(g("topics") or ("alerts",)),
-    }
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value or {}, default=str).decode("utf-8")
 
 
-def _deadletter(d: dict[str, Any]) -> dict[str, Any]:
-    value_text, size = _b64_text(d.get("value_b64"))
-    key_text, _ = _b64_text(d.get("key_b64"))
-    return {
-        "reason": scrub_text(str(d["reason"])), "details": [scrub_text(str(x)) for x in d.get("details") or ()],
-        "topic": d["topic"], "partition": int(d["partition"]), "offset": int(d["offset"]),
-        "key_text": key_text, "value_text": value_text or "", "value_bytes": size,
-        "received_at": _epoch(d["received_at"]),
-    }
+def _labels(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (value or {}).items()}
 
 
-#: table -> row mapper (the explicit registry of writable tables).
-ROW_MAPPERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "events_camera": _camera,
-    "events_grid": _grid,
-    "events_fraud": _fraud,
-    "events_service": _service,
-    "alerts": _alert,
-    "deadletters": _deadletter,
+_EVENT_HEAD: list[Column] = [
+    ("event_id", _required("event_id")),
+    ("ts", _required("ts", _epoch)),
+    ("county_code", _required("county_code")),
+    ("county_name", _get("county_name", _or_empty)),
+]
+
+#: table -> columns: (column name, function of the row list -> the column's values). The explicit
+#: registry of writable tables; the column order is the order of the bytes written.
+COLUMN_SPECS: dict[str, list[Column]] = {
+    "events_camera": [
+        *_EVENT_HEAD,
+        ("township_code", _get("township_code", _or_empty)),
+        ("township_name", _get("township_name", _or_empty)),
+        *[(c, _get(c)) for c in ("village_code", "village_name", "camera_id", "kind", "person_id", "watchlist",
+                                 "plate", "confidence", "image_ref")],
+        ("extra", _get("extra", _extra)),
+    ],
+    "events_grid": [
+        *_EVENT_HEAD,
+        ("township_code", _get("township_code", _or_empty)),
+        ("township_name", _get("township_name", _or_empty)),
+        *[(c, _get(c)) for c in ("village_code", "village_name", "report_id", "status", "category", "grid_id",
+                                 "household_id", "risk_level", "reporter")],
+        ("description", _get("description", _text)),
+        ("extra", _get("extra", _extra)),
+    ],
+    "events_fraud": [
+        *_EVENT_HEAD,
+        ("township_code", _get("township_code", _or_empty)),
+        ("township_name", _get("township_name", _or_empty)),
+        *[(c, _get(c)) for c in ("case_id", "status", "fraud_type")],
+        ("loss_yuan", _get("loss_yuan", _decimal)),
+        ("victim_age", _get("victim_age")),
+        ("victim_id_number", _get("victim_id_number", _pseudonym_only)),
+        ("victim_phone", _get("victim_phone", _pseudonym_only)),
+        ("channel", _get("channel")),
+        ("extra", _get("extra", _extra)),
+    ],
+    "events_service": [
+        *_EVENT_HEAD,
+        *[(c, _get(c)) for c in ("township_code", "township_name", "record_id", "status", "department", "item_code",
+                                 "item_name", "channel", "one_visit_item", "visits", "sla_hours", "elapsed_hours",
+                                 "satisfaction")],
+        ("extra", _get("extra", _extra)),
+    ],
+    "alerts": [
+        ("alert_id", _required("alert_id")),
+        ("rule_id", _required("rule_id")),
+        ("rule_version", _get("rule_version", lambda v: "" if v is None else str(v))),
+        ("severity", _required("severity")),
+        ("key", _get("key", lambda v: "" if v is None else str(v))),
+        ("ts", _required("ts", _epoch)),
+        ("county_code", _required("county_code")),
+        *[(c, _get(c)) for c in ("county_name", "township_code", "township_name", "village_code")],
+        ("title", _get("title", _or_empty)),
+        ("evidence", _get("evidence", _strings)),
+        ("figures", _get("figures", _json_text)),
+        ("labels", _get("labels", _labels)),
+        ("domain", _get("domain")),
+        ("status", _get("status", lambda v: v or "enabled")),
+        ("topics", _get("topics", lambda v: _strings(v or ("alerts",)))),
+    ],
+    "deadletters": [
+        ("reason", _required("reason", lambda v: scrub_text(str(v)))),
+        ("details", _get("details", lambda v: [scrub_text(str(x)) for x in v or ()])),
+        ("topic", _required("topic")),
+        ("partition", _required("partition", int)),
+        ("offset", _required("offset", int)),
+        ("key_text", _get("key_b64", lambda v: _b64_text(v)[0])),
+        ("value_text", _get("value_b64", lambda v: _b64_text(v)[0] or "")),
+        ("value_bytes", _get("value_b64", lambda v: _b64_text(v)[1])),
+        ("received_at", _required("received_at", _epoch)),
+    ],
 }
+
+#: table -> column names, in the order of the written bytes.
+COLUMNS: dict[str, tuple[str, ...]] = {t: tuple(name for name, _ in spec) for t, spec in COLUMN_SPECS.items()}
 
 #: stream name (schemas.events.STREAMS values) -> raw table.
 EVENT_TABLES: dict[str, str] = {
@@ -179,8 +201,18 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot store a {type(value).__name__}")
 
 
-def encode_rows(table: str, rows: Iterable[dict[str, Any]]) -> bytes:
-    """JSONEachRow bytes of ``rows`` mapped to ``table``'s columns."""
-    mapper = ROW_MAPPERS[table]
-    dumps = orjson.dumps
-    return b"\n".join([dumps(mapper(row), default=_default) for row in rows]) + b"\n"
+def insert_statement(table: str) -> str:
+    """``INSERT INTO table (columns)`` for the bytes of :func:`encode_rows`."""
+    return f"INSERT INTO {table} ({', '.join(COLUMNS[table])})"
+
+
+INSERT_FORMAT = "JSONCompactColumns"
+
+
+def encode_rows(table: str, rows: list[dict[str, Any]]) -> bytes:
+    """The rows as JSONCompactColumns bytes (one JSON array per column, in COLUMNS order).
+
+    Column-wise extraction and a single ``orjson.dumps`` call: a few hundred nanoseconds per row.
+    """
+    columns = [extract(rows) for _, extract in COLUMN_SPECS[table]]
+    return orjson.dumps(columns, default=_default)

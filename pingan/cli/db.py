@@ -44,7 +44,7 @@ def migrate(args: argparse.Namespace) -> int:
 
 def status(args: argparse.Namespace) -> int:
     from pingan.sinks.migrate import load_migrations
-    from pingan.sinks.tables import ROW_MAPPERS
+    from pingan.sinks.tables import COLUMN_SPECS
 
     sink = _sink(args)
 
@@ -58,7 +58,7 @@ def status(args: argparse.Namespace) -> int:
                 applied = await sink.query("SELECT version, any(name) AS name, min(applied_at) AS applied_at "
                                            "FROM schema_migrations GROUP BY version ORDER BY version")
             counts = {}
-            for table in ROW_MAPPERS:
+            for table in COLUMN_SPECS:
                 if table in tables:
                     counts[table] = int((await sink.query(f"SELECT count() AS n FROM {table} FINAL"))[0]["n"])
             return applied, counts

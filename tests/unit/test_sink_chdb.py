@@ -1,0 +1,264 @@
+"""The batching chDB sink: size/interval flushes, dedup tokens, exactness by event_id,
+backpressure and retries under injected write failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from conftest_sink import chdb_database, chdb_root, make_sink, run  # noqa: F401 - fixtures
+
+from pingan.errors import BackpressureError, ConfigError, UnavailableError
+from pingan.schemas.decode import Decoder
+from pingan.schemas.privacy import Pseudonymizer
+from pingan.sinks.chdb import ChdbSink, chdb_path
+
+DECODER = Decoder(Pseudonymizer("k"))
+
+
+def camera(i: int, *, day: int = 20, kind: str = "stranger") -> dict:
+    body = {"event_id": f"e{i}", "ts": f"2026-11-{day:02d}T10:{i // 60 % 60:02d}:{i % 60:02d}+08:00",
+            "county_code": "532301", "township_code": "532301101", "kind": kind}
+    return DECODER.decode("camera.alerts", json.dumps(body).encode())
+
+
+class FlakySink(ChdbSink):
+    """Fault injection: the first ``failures`` inserts raise; with ``after_write`` the insert
+    reaches ClickHouse first (a lost acknowledgement)."""
+
+    failures = 0
+    after_write = False
+
+    def _insert(self, table, payload, token):
+        if self.failures > 0:
+            self.failures -= 1
+            if self.after_write:
+                super()._insert(table, payload, token)
+            raise ConnectionError("injected write failure")
+        super()._insert(table, payload, token)
+
+
+def count(sink, final: bool = False) -> int:
+    return sink.query_sync(f"SELECT count() AS n FROM events_camera{' FINAL' if final else ''}")[0]["n"]
+
+
+def test_flushes_on_size_and_interval(make_sink):
+    now = [0.0]
+    sink = make_sink(batch_rows=10, flush_interval_s=2.0, clock=lambda: now[0])
+
+    async def scenario():
+        await sink.start()
+        try:
+            sink.add("events_camera", [camera(i) for i in range(3)], source=("camera.alerts", 0, 0, 2))
+            assert not sink.should_flush()
+            now[0] = 1.9
+            assert not sink.should_flush()
+            now[0] = 2.1
+            assert sink.should_flush()  # interval reached
+            assert await sink.flush() == 3
+            assert not sink.should_flush()
+            sink.add("events_camera", [camera(i) for i in range(3, 13)], source=("camera.alerts", 0, 3, 12))
+            assert sink.should_flush()  # size reached before the interval
+            assert await sink.flush() == 10
+            assert count(sink) == 13
+            assert sink.stats.batches_written == 2
+        finally:
+            await sink.stop()
+
+    run(scenario())
+
+
+def test_replayed_offsets_are_dropped_by_the_dedup_token(make_sink):
+    sink = make_sink()
+    rows = [camera(i) for i in range(50)]
+
+    async def scenario():
+        await sink.start()
+        try:
+            for _ in range(3):  # written, then re-consumed twice after "crashes" before the commit
+                sink.add("events_camera", rows, source=("camera.alerts", 2, 100, 149))
+                await sink.flush()
+            assert count(sink) == 50  # raw rows, no FINAL: ClickHouse dropped the repeated blocks
+        finally:
+            await sink.stop()
+
+    run(scenario())
+
+
+def test_same_event_id_at_a_new_offset_counts_once(make_sink):
+    from pingan.sinks.figures import Period, assemble, run_figures
+
+    sink = make_sink()
+
+    async def scenario():
+        await sink.start()
+        try:
+            sink.add("events_camera", [camera(1), camera(2)], source=("camera.alerts", 0, 0, 1))
+            await sink.flush()
+            sink.add("events_camera", [camera(1)], source=("camera.alerts", 3, 77, 77))  # re-sent upstream
+            await sink.flush()
+            assert count(sink) == 3  # stored twice (different batch) ...
+            assert count(sink, final=True) == 2  # ... counted once
+            report = assemble(run_figures(sink.query_sync, Period()))
+            assert report["prefecture"]["camera_events"] == 2
+            hourly = await sink.query("SELECT uniqExactMerge(events) AS n FROM agg_camera_hourly")
+            assert hourly[0]["n"] == 2  # the aggregates are exact too
+        finally:
+            await sink.stop()
+
+    run(scenario())
+
+
+def test_failing_writes_are_retried_and_nothing_is_lost(make_sink):
+    sink = make_sink(cls=FlakySink)
+    sink.failures = 3
+
+    async def scenario():
+        await sink.start()
+        try:
+            sink.add("events_camera", [camera(i) for i in range(40)], source=("camera.alerts", 1, 0, 39))
+            assert await sink.flush() == 40
+            assert sink.stats.write_errors == 3
+            assert sink.backlog_rows == 0
+            assert count(sink) == 40
+        finally:
+            await sink.stop()
+
+    run(scenario())
+
+
+def test_retry_after_a_lost_acknowledgement_writes_no_duplicate(make_sink):
+    sink = make_sink(cls=FlakySink)
+    sink.failures, sink.after_write = 2, True  # the rows reach ClickHouse, the client sees an error
+
+    async def scenario():
+        await sink.start()
+        try:
+            sink.add("events_camera", [camera(i) for i in range(25)], source=("camera.alerts", 4, 0, 24))
+            await sink.flush()
+            assert sink.stats.write_errors == 2
+            assert count(sink) == 25  # the retries carried the same token
+        finally:
+            await sink.stop()
+
+    run(scenario())
+
+
+def test_backpressure_while_clickhouse_is_down_then_resume(make_sink):
+    sink = make_sink(cls=FlakySink, batch_rows=10, max_backlog_rows=30)
+    sink.failures = 10**9  # down until we say otherwise
+
+    async def scenario():
+        await sink.start()
+        try:
+            sink.add("events_camera", [camera(i) for i in range(20)], source=("camera.alerts", 0, 0, 19))
+            flushing = asyncio.create_task(sink.flush())
+            await asyncio.sleep(0.2)
+            assert not flushing.done()  # still retrying
+            assert sink.stats.write_errors >= 2
+            sink.add("events_camera", [camera(i) for i in range(20, 30)], source=("camera.alerts", 0, 20, 29))
+            with pytest.raises(BackpressureError):
+                sink.add("events_camera", [camera(30)], source=("camera.alerts", 0, 30, 30))
+            assert sink.backlog_rows == 30  # bounded: the refused row is not buffered
+            sink.failures = 0  # ClickHouse is back
+            assert await flushing == 20
+            assert await sink.flush() == 10
+            sink.add("events_camera", [camera(30)], source=("camera.alerts", 0, 30, 30))
+            await sink.flush()
+            assert count(sink) == 31
+        finally:
+            await sink.stop()
+
+    run(scenario())
+
+
+def test_stop_ends_the_retry_loop_and_keeps_rows_unwritten(make_sink):
+    sink = make_sink(cls=FlakySink)
+    sink.failures = 10**9
+
+    async def scenario():
+        await sink.start()
+        sink.add("events_camera", [camera(i) for i in range(5)], source=("camera.alerts", 0, 0, 4))
+        flushing = asyncio.create_task(sink.flush())
+        await asyncio.sleep(0.1)
+        sink._stopping = True  # what stop() signals first
+        with pytest.raises(UnavailableError):
+            await flushing
+        assert sink.pending_rows == 5  # back in the buffer, offsets never committed
+        await sink.stop()
+
+    run(scenario())
+
+
+def test_other_tables_and_unknown_table(make_sink):
+    sink = make_sink()
+    alert = {"alert_id": "a1", "rule_id": "r", "rule_version": "1", "severity": "high", "key": "云E12345",
+             "ts": 1795603987.5, "county_code": "532301", "title": "告警", "evidence": ["e1"], "figures": {"n": 2}}
+
+    async def scenario():
+        await sink.start()
+        try:
+            with pytest.raises(ConfigError):
+                sink.add("nope", [{}])
+            sink.add("alerts", [alert, alert], source=None)
+            await sink.flush()
+            rows = await sink.query("SELECT key_masked, severity, evidence FROM v_alerts")
+            assert rows == [{"key_masked": "云E***45", "severity": "high", "evidence": ["e1"]}]
+        finally:
+            await sink.stop()
+
+    run(scenario())
+
+
+def test_urls_and_one_path_per_process(tmp_path, make_sink):
+    assert str(chdb_path("chdb:///abs/x")) == "/abs/x"
+    assert chdb_path("chdb://var/chdb").parts[-2:] == ("var", "chdb")
+    sink = make_sink()
+    other = ChdbSink(tmp_path / "other", database="x")
+
+    async def scenario():
+        await sink.start()
+        try:
+            with pytest.raises(ConfigError, match="one path per process"):
+                await other.start()
+        finally:
+            await sink.stop()
+
+    run(scenario())
+
+
+def test_sink_rows_per_second_vs_bulk_insert(make_sink):
+    """Benchmark (prints, asserts no timing): the sink against one INSERT of the same bytes."""
+    import time
+
+    from pingan.sinks.tables import encode_rows
+
+    rows = [camera(i) for i in range(20_000)]
+    for i, r in enumerate(rows):
+        r["event_id"] = f"b{i}"
+    sink = make_sink(batch_rows=5_000, max_backlog_rows=50_000)
+
+    async def scenario():
+        await sink.start()
+        try:
+            payload = encode_rows("events_camera", rows)
+            started = time.perf_counter()
+            sink._session_insert = None
+            await sink._call(sink._insert, "events_camera", payload, "bulk")
+            bulk = time.perf_counter() - started
+            await sink.query("TRUNCATE TABLE events_camera")
+            started = time.perf_counter()
+            for k in range(0, len(rows), 500):
+                sink.add("events_camera", rows[k : k + 500], source=("camera.alerts", 0, k, k + 499))
+                if sink.should_flush():
+                    await sink.flush()
+            await sink.flush()
+            piped = time.perf_counter() - started
+            assert count(sink) == len(rows)
+            print(f"\nsink {len(rows) / piped:,.0f} rows/s; one bulk INSERT of pre-encoded rows "
+                  f"{len(rows) / bulk:,.0f} rows/s; ratio {bulk / piped:.2f}")
+        finally:
+            await sink.stop()
+
+    run(scenario())
