@@ -90,6 +90,7 @@ class ChdbSink(Sink):
             _process_path["users"] += 1
         self._session.query(f"CREATE DATABASE IF NOT EXISTS {self.database}")
         self._session.query(f"USE {self.database}")
+        self._session.query("SET output_format_json_validate_utf8 = 1")  # rows are parsed as JSON
 
     def _close(self) -> None:
         if self._session is None:

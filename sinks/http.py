@@ -79,7 +79,8 @@ class HttpSink(Sink):
         if self._client is None:
             raise UnavailableError("the ClickHouse client is not open")
         data = self._client.raw_query(sql, parameters=params or None, fmt="JSONEachRow",
-                                      settings={"output_format_json_quote_64bit_integers": 0})
+                                      settings={"output_format_json_quote_64bit_integers": 0,
+                                                "output_format_json_validate_utf8": 1})
         return parse_json_each_row(data)
 
     def _insert(self, table: str, payload: bytes, token: str) -> None:
