@@ -107,18 +107,28 @@ def setup_logging(settings: Any, stream: IO[str] | None = None) -> logging.Handl
     root.addHandler(handler)
     root.setLevel(others)
     logging.getLogger("pingan").setLevel(level)
-    quiet_libraries(level)
+    if level != "DEBUG":
+        handler.addFilter(QuietLibraries())
     return handler
 
 
-#: Client libraries whose connection errors Pingan reports itself, as one-line errors.
-QUIET_LIBRARIES = ("kafka", "aiokafka")
+#: Client libraries whose connection errors Pingan reports itself, as one-line errors (CLI).
+QUIET_LIBRARIES = ("kafka", "aiokafka", "urllib3", "clickhouse_connect")
 
 
-def quiet_libraries(level: str) -> None:
-    """Kafka client libraries log every failed connection attempt at ERROR; below DEBUG, hush them."""
-    for name in QUIET_LIBRARIES:
-        logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.CRITICAL)
+class QuietLibraries(logging.Filter):
+    """Drops the client libraries' own records (below CRITICAL) from the CLI's output.
+
+    A filter on our handler, not logger levels: some libraries reset their loggers' levels when
+    they are imported (clickhouse-connect sets urllib3 to WARNING).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        for prefix in QUIET_LIBRARIES:
+            if name == prefix or name.startswith(prefix + "."):
+                return record.levelno >= logging.CRITICAL
+        return True
 
 
 def worker_logging_config(settings: Any, loglevel: str = "warning") -> dict[str, Any]:

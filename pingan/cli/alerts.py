@@ -116,9 +116,10 @@ def tail_alerts(args: argparse.Namespace) -> int:
     settings = load_settings()
     topic = args.topic or settings.topics.alerts
     bootstrap = args.bootstrap or settings.kafka.bootstrap
-    from pingan.streams.worker import check_broker
+    from pingan.kafka_security import probe_broker
 
-    check_broker(bootstrap)  # a missing broker is a one-line error at once, not after retries
+    # a missing broker, refused credentials or an untrusted certificate: one precise line, at once
+    probe_broker(settings.kafka, bootstrap)
     consumer = make_consumer(settings, bootstrap=bootstrap, enable_auto_commit=False,
                              consumer_timeout_ms=1000, group_id=None)
     printed = 0
