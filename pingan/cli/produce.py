@@ -26,7 +26,6 @@ def run(args: argparse.Namespace) -> int:
 
     from pingan.config import load_settings
     from pingan.errors import ConfigError, PinganError
-    from pingan.kafka_client import make_producer, quiet_kafka_logs
     from pingan.traffic.message import TrafficFileError, count_lines, read_jsonl
     from pingan.traffic.progress import Progress
     from pingan.traffic.sender import send
@@ -41,15 +40,12 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(None, "produce")
     if progress.enabled:
         progress.total = count_lines(path)
-    quiet_kafka_logs()
-    producer = make_producer(settings, bootstrap=bootstrap)
     try:
-        stats = send(read_jsonl(path), producer, bootstrap=bootstrap, rate=args.rate, progress=progress)
+        stats = send(read_jsonl(path), settings, bootstrap=bootstrap, rate=args.rate, progress=progress)
     except TrafficFileError as exc:
         raise TrafficFileError(f"{exc} ({progress.done} messages before it were sent)") from None
     finally:
         progress.close()
-        producer.close(timeout=5)
     print(f"produced {stats.sent:,} messages from {path} ({stats.raw:,} raw/invalid) to Kafka at {bootstrap} "
           f"in {stats.seconds:.1f} s ({stats.rate:,.0f} messages/s)")
     for topic, n in sorted(stats.per_topic.items()):

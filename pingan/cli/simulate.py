@@ -111,19 +111,15 @@ def _counted(messages, progress):
 
 
 def _to_kafka(args: argparse.Namespace, settings, simulator) -> int:
-    from pingan.kafka_client import make_producer, quiet_kafka_logs
     from pingan.traffic.progress import Progress
     from pingan.traffic.sender import send
 
     bootstrap = args.bootstrap or settings.kafka.bootstrap
-    quiet_kafka_logs()
-    producer = make_producer(settings, bootstrap=bootstrap)
     progress = Progress(simulator.config.events, "simulate")
     try:
-        stats = send(simulator.messages(), producer, bootstrap=bootstrap, rate=args.rate, progress=progress)
+        stats = send(simulator.messages(), settings, bootstrap=bootstrap, rate=args.rate, progress=progress)
     finally:
         progress.close()
-        producer.close(timeout=5)
     print_summary(simulator, sys.stdout)
     print(f"sent to Kafka at {bootstrap} in {stats.seconds:.1f} s ({stats.rate:,.0f} messages/s)")
     return 0

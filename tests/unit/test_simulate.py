@@ -404,16 +404,24 @@ def test_unreachable_broker_is_one_line_error(tmp_path, capsys):
         port = s.getsockname()[1]
     path = tmp_path / "t.jsonl"
     path.write_bytes(Message("camera.alerts", None, b"x").to_line())
-    from pingan import kafka_client
-
-    old = kafka_client.DEFAULT_BOOTSTRAP_TIMEOUT_MS
-    kafka_client.DEFAULT_BOOTSTRAP_TIMEOUT_MS = 500
-    try:
-        assert main(["produce", str(path), "--bootstrap", f"127.0.0.1:{port}"]) != 0
-    finally:
-        kafka_client.DEFAULT_BOOTSTRAP_TIMEOUT_MS = old
+    assert main(["produce", str(path), "--bootstrap", f"127.0.0.1:{port}"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not reachable" in err[0] and f"127.0.0.1:{port}" in err[0]
+
+
+def test_kafka_client_unreachable_is_one_line_unavailable_error(monkeypatch):
+    import socket
+
+    from pingan import kafka_client
+    from pingan.config import load_settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(kafka_client, "DEFAULT_BOOTSTRAP_TIMEOUT_MS", 500)
+    with pytest.raises(UnavailableError, match=f"127.0.0.1:{port} is not reachable") as info:
+        kafka_client.make_producer(load_settings(), bootstrap=f"127.0.0.1:{port}")
+    assert "\n" not in str(info.value)
 
 
 def test_kafka_client_security_options():
