@@ -38,6 +38,31 @@ def chdb_path(url: str) -> Path:
     return Path(text).expanduser().resolve()
 
 
+def _locked_by_another_process(path: Path) -> bool:
+    """True when another process holds the engine's lock on ``path/status`` (ClickHouse uses flock)."""
+    import fcntl
+    import os
+
+    status = path / "status"
+    if not status.exists():
+        return False
+    try:
+        fd = os.open(status, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def param_text(value: Any) -> str:
     """chDB binds ``{name:Type}`` parameters from their text form."""
     if value is None:
@@ -77,6 +102,10 @@ class ChdbSink(Sink):
                     f"this process already uses chDB at {held}; chDB opens one path per process, not {self.path}"
                 )
             self.path.mkdir(parents=True, exist_ok=True)
+            if held is None and _locked_by_another_process(self.path):
+                raise StoreLockedError(
+                    f"chDB data directory {self.path} is in use by another process (a running worker?)"
+                )
             try:
                 self._session = session.Session(str(self.path))
             except RuntimeError as exc:

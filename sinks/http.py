@@ -21,11 +21,14 @@ class HttpSink(Sink):
     scheme = "http"
 
     def __init__(self, host: str, port: int, *, secure: bool = False, username: str = "default",
-                 password: str = "", connect_timeout_s: float = 5.0, **options: Any):
+                 password: str = "", connect_timeout_s: float = 5.0, verify: bool = True,
+                 ca_cert: str | None = None, **options: Any):
         super().__init__(**options)
         self.host, self.port, self.secure = host, port, secure
         self.username, self._password = username, password
         self.connect_timeout_s = connect_timeout_s
+        # HTTPS: verify the server's certificate and host name (against ca_cert, else the system CAs)
+        self.verify, self.ca_cert = verify, ca_cert
         self._client: Any = None
 
     @classmethod
@@ -39,6 +42,10 @@ class HttpSink(Sink):
             username = username or settings.username
             if password is None and settings.password is not None:
                 password = settings.password.get_secret_value()
+            options.setdefault("verify", getattr(settings, "verify", True))
+            options.setdefault("ca_cert", getattr(settings, "ca_file", None))
+            if getattr(settings, "connect_timeout_s", None):
+                options.setdefault("connect_timeout_s", settings.connect_timeout_s)
         username = username or os.environ.get("CLICKHOUSE_USER") or "default"
         password = password if password is not None else os.environ.get("CLICKHOUSE_PASSWORD", "")
         database = parsed.path.strip("/")
@@ -58,17 +65,25 @@ class HttpSink(Sink):
         try:
             bootstrap = clickhouse_connect.get_client(
                 host=self.host, port=self.port, username=self.username, password=self._password,
-                secure=self.secure, connect_timeout=self.connect_timeout_s,
+                secure=self.secure, connect_timeout=self.connect_timeout_s, **self._tls_options(),
             )
             bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
             bootstrap.close()
             self._client = clickhouse_connect.get_client(
                 host=self.host, port=self.port, username=self.username, password=self._password,
                 secure=self.secure, database=self.database, connect_timeout=self.connect_timeout_s,
-                autogenerate_session_id=False,
+                autogenerate_session_id=False, **self._tls_options(),
             )
         except Exception as exc:  # noqa: BLE001 - any client error means: not reachable/usable
             raise UnavailableError(f"no ClickHouse server reachable at {self.url}: {str(exc).splitlines()[0]}") from None
+
+    def _tls_options(self) -> dict[str, Any]:
+        if not self.secure:
+            return {}
+        options: dict[str, Any] = {"verify": self.verify}
+        if self.ca_cert:
+            options["ca_cert"] = self.ca_cert
+        return options
 
     def _close(self) -> None:
         if self._client is not None:

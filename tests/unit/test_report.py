@@ -120,3 +120,117 @@ def test_late_event_counts_in_its_own_period(make_sink):
             await sink.stop()
 
     run(scenario())
+
+
+# ---- the worker's /query endpoint and the report's fallback to it ----------------------------
+
+def test_handle_query_accepts_only_read_only_selects(loaded):
+    from pingan.sinks.remote import QueryRejected, handle_query
+
+    async def ask(body):
+        return await handle_query(loaded, body)
+
+    assert run(ask({"sql": "SELECT 1 AS one"})) == {"rows": [{"one": 1}]}
+    assert run(ask({"sql": "WITH 2 AS x SELECT x * {k:UInt8} AS y;", "params": {"k": 3}})) == {"rows": [{"y": 6}]}
+    assert run(ask({"sql": "-- comment\nSELECT count() AS n FROM events_camera FINAL"}))["rows"][0]["n"] > 0
+    for body in ({"sql": "INSERT INTO alerts SELECT * FROM alerts"}, {"sql": "DROP TABLE alerts"},
+                 {"sql": "SELECT 1; DROP TABLE alerts"}, {"sql": ""}, {"sql": 5}, [],
+                 {"sql": "SELECT 1", "params": {"bad name": 1}}, {"sql": "SELECT 1 INTO OUTFILE '/tmp/x'"}):
+        with pytest.raises(QueryRejected):
+            run(ask(body))
+    with pytest.raises(Exception, match="readonly|READONLY"):  # the engine refuses file access too
+        run(ask({"sql": "SELECT * FROM file('/etc/hostname', 'LineAsString')"}))
+    assert run(ask({"sql": "SELECT ';' AS s"})) == {"rows": [{"s": ";"}]}  # a ; inside a string is fine
+
+
+HOLDER = r'''
+import asyncio, json, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+sys.path.insert(0, sys.argv[3])
+from sink_events import generate
+from pingan.sinks.chdb import ChdbSink
+from pingan.sinks.remote import handle_query
+
+loop = asyncio.new_event_loop()
+threading.Thread(target=loop.run_forever, daemon=True).start()
+sink = ChdbSink(sys.argv[1], database="pingan")
+call = lambda coro: asyncio.run_coroutine_threadsafe(coro, loop).result()
+call(sink.start())
+for table, rows, source in generate(seed=3, days=3).plan:
+    sink.add(table, rows, source=source)
+call(sink.flush())
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        try:
+            out, code = call(handle_query(sink, body)), 200
+        except Exception as exc:
+            out, code = {"error": str(exc)}, 400
+        data = json.dumps(out, ensure_ascii=False).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), Handler)
+print("ready", flush=True)
+server.serve_forever()
+'''
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_report_falls_back_to_the_worker_holding_chdb(tmp_path):
+    """Another process holds the chDB directory: `pingan report` asks its /query endpoint."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sink_events import generate as gen
+
+    here = Path(__file__).parent
+    port = _free_port()
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    store = tmp_path / "chdb"
+    holder = subprocess.Popen([sys.executable, str(script), str(store), str(port), str(here)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
+        env = dict(os.environ, PINGAN_CLICKHOUSE__URL=f"chdb://{store}", PINGAN_WORKER__WEB_PORT=str(port))
+        env.pop("PINGAN_CONFIG", None)
+        cmd = [sys.executable, "-m", "pingan.cli.main", "report"]
+        done = subprocess.run([*cmd, "--format", "json"], env=env, capture_output=True, text=True, timeout=120,
+                              cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        expected = reference(gen(seed=3, days=3), None, None)
+        assert report["prefecture"] == expected["prefecture"]
+        assert report["counties"][0]["county_name"] == "楚雄市"
+
+        done = subprocess.run([*cmd, "--format", "csv", "--county", "楚雄市", "--from", "2026-11-21"], env=env,
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        lines = done.stdout.splitlines()
+        assert done.returncode == 0 and lines[0].startswith("county_code,county_name,camera_events")
+        assert [line.split(",")[1] for line in lines[1:]] == ["楚雄市", "楚雄彝族自治州"]
+
+        done = subprocess.run([*cmd, "--county", "不存在县"], env=env, capture_output=True, text=True, timeout=60,
+                              cwd=tmp_path)
+        assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1
+        assert "unknown county" in done.stderr
+    finally:
+        holder.terminate()
+        holder.wait(timeout=30)
