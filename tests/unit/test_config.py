@@ -174,3 +174,27 @@ def test_config_show_command_never_prints_secrets(env, tmp_path):
         data = json.loads(proc.stdout) if fmt == "json" else tomllib.loads(proc.stdout)
         assert data["kafka"]["bootstrap"] == "10.0.0.5:9093,10.0.0.6:9093"
         assert data["clickhouse"]["password"] == SECRET_MASK
+
+
+def test_clickhouse_https_settings_flow_to_the_sink(env, tmp_path):
+    """User, password, certificate checks and timeout reach the HTTP sink (no server needed)."""
+    from pingan.sinks import open_sink
+
+    ca = tmp_path / "ch-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    env.setenv("PINGAN_CLICKHOUSE__URL", "https://ch.example.cn:8443/pingan_prod")
+    env.setenv("PINGAN_CLICKHOUSE__USERNAME", "pingan")
+    env.setenv("PINGAN_CLICKHOUSE__PASSWORD", "ch-secret")
+    env.setenv("PINGAN_CLICKHOUSE__CA_FILE", str(ca))
+    env.setenv("PINGAN_CLICKHOUSE__CONNECT_TIMEOUT_S", "3.5")
+    sink = open_sink(load_settings().clickhouse)
+    assert (sink.host, sink.port, sink.secure, sink.database) == ("ch.example.cn", 8443, True, "pingan_prod")
+    assert (sink.username, sink._password) == ("pingan", "ch-secret")
+    assert sink._tls_options() == {"verify": True, "ca_cert": str(ca)}
+    assert sink.connect_timeout_s == 3.5
+    assert "ch-secret" not in sink.describe()
+    env.setenv("PINGAN_CLICKHOUSE__VERIFY", "false")
+    assert open_sink(load_settings().clickhouse)._tls_options()["verify"] is False
+    env.setenv("PINGAN_CLICKHOUSE__CA_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigError, match="clickhouse: ca_file .* is not a file"):
+        load_settings()
