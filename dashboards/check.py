@@ -22,8 +22,10 @@ from pingan.errors import PinganError
 Query = Callable[[str], Awaitable[list[dict[str, Any]]]]
 
 #: Appended to every expanded query: numbers as JSON numbers (64-bit integers and decimals are
-#: quoted by default in JSON formats), so check and preview see numbers as Grafana does.
-JSON_SETTINGS = " SETTINGS output_format_json_quote_64bit_integers = 0, output_format_json_quote_decimals = 0"
+#: quoted by default in JSON formats), so check and preview see numbers as Grafana does; times in
+#: UTC whatever the server's time zone (the page shows them in +08:00).
+JSON_SETTINGS = (" SETTINGS output_format_json_quote_64bit_integers = 0, output_format_json_quote_decimals = 0,"
+                 " session_timezone = 'UTC'")
 
 DATA_RANGE_SQL = """
 SELECT toUnixTimestamp(min(ts)) AS first, toUnixTimestamp(max(ts)) AS last FROM

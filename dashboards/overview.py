@@ -76,7 +76,7 @@ def build() -> db.Dashboard:
                             unit="percentunit", decimals=1, steps=RISK_STEPS,
                             description="颜色：绿 < 5%，黄 5%–10%，红 ≥ 10%（三色预警中红色户占已评估户的比例）"))
         .with_row(row("县市指标"))
-        .with_panel(ch_table("各县市指标（口径见 county-report）", sql.county_figures_sql(), w=24, h=12,
+        .with_panel(ch_table("各县市指标（口径见 county-report）", sql.county_figures_sql(), w=24, h=10,
                              rename=figures, units=units,
                              color_fields={"resolution_rate": ((None, "red"), (0.7, "yellow"), (0.8, "green"))}))
         .with_row(row("预警"))

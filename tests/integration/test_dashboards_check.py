@@ -140,7 +140,8 @@ async def load(sink: Any) -> dict[str, int]:
 
 
 def open_store() -> tuple[Any, dict[str, int]]:
-    """One loaded chDB per test process (chDB opens one path per process)."""
+    """A loaded chDB store; a process opens one chDB path at a time, so each test module that
+    needs it opens it once and closes it at its end (:func:`close_store`) for the next one."""
     if "sink" not in _STORE:
         from pingan.sinks.chdb import ChdbSink
 
