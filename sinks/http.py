@@ -8,6 +8,7 @@ JSONCompactColumns bytes as on chDB, with the same deduplication token.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -15,6 +16,9 @@ from pingan.errors import ConfigError, UnavailableError
 from pingan.sinks.base import Sink
 from pingan.sinks.chdb import parse_json_each_row
 from pingan.sinks.tables import COLUMNS, INSERT_FORMAT
+
+
+_RETURNS_ROWS = re.compile(r"^\s*(?:--[^\n]*\n\s*)*\(?\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS)\b", re.I)
 
 
 class HttpSink(Sink):
@@ -93,6 +97,9 @@ class HttpSink(Sink):
     def _execute(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         if self._client is None:
             raise UnavailableError("the ClickHouse client is not open")
+        if not _RETURNS_ROWS.match(sql):  # DDL, INSERT ... VALUES, ALTER, TRUNCATE: no FORMAT clause
+            self._client.command(sql, parameters=params or None)
+            return []
         data = self._client.raw_query(sql, parameters=params or None, fmt="JSONEachRow",
                                       settings={"output_format_json_quote_64bit_integers": 0,
                                                 "output_format_json_validate_utf8": 1})
