@@ -16,8 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("file", metavar="FILE.jsonl", help="the traffic file")
-    p.add_argument("--rate", "-r", type=float, help="messages per second (default: as fast as possible)")
-    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: kafka.bootstrap from the settings)")
+    p.add_argument("--rate", "-r", type=float, metavar="R", help="messages per second (default: as fast as possible)")
+    p.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers (default: kafka.bootstrap from the settings)")
     p.set_defaults(handler=run)
 
 

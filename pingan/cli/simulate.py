@@ -17,22 +17,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="generate realistic traffic for the four input topics (to Kafka or a JSONL file)",
         description=(
             "Generate a deterministic stream of camera, grid, fraud and service events for Chuxiong "
-            "(real division codes, day/night rhythm, lifecycles, ~1%% invalid messages, late and "
+            "(real division codes, day/night rhythm, lifecycles, ~1% invalid messages, late and "
             "duplicate deliveries). Without --out the messages go to Kafka, paced at --rate. "
             "Defaults: --events 10000; --duration = events / rate (rate 100/s when not given); "
             "--start = now minus the duration."
         ),
     )
-    p.add_argument("--events", "-n", type=int, help="number of messages (default: rate x duration, else 10000)")
-    p.add_argument("--rate", "-r", type=float, help="messages per second sent to Kafka (default: as fast as possible)")
-    p.add_argument("--duration", "-d", help="span of event time, e.g. 30m, 6h, 7d (default: events / rate)")
-    p.add_argument("--start", help="first event time, ISO 8601 (default: now minus the duration; +08:00 if no offset)")
-    p.add_argument("--seed", "-s", type=int, default=1, help="random seed (same seed and start: same stream)")
-    p.add_argument("--out", "-o", help="write JSONL to this file ('-' for stdout) instead of sending to Kafka")
-    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: kafka.bootstrap from the settings)")
-    p.add_argument("--invalid-share", type=float, default=0.01, help="share of broken messages (default 0.01)")
-    p.add_argument("--duplicate-share", type=float, default=0.005, help="share of re-delivered messages (default 0.005)")
-    p.add_argument("--late-share", type=float, default=0.02, help="share of events that arrive hours late (default 0.02)")
+    p.add_argument("--events", "-n", type=int, metavar="N", help="number of messages (default: rate x duration, else 10000)")
+    p.add_argument("--rate", "-r", type=float, metavar="R", help="messages per second sent to Kafka (default: as fast as possible)")
+    p.add_argument("--duration", "-d", metavar="D", help="span of event time, e.g. 30m, 6h, 7d (default: events / rate)")
+    p.add_argument("--start", metavar="TIME", help="first event time, ISO 8601 (default: now minus the duration; +08:00 if no offset)")
+    p.add_argument("--seed", "-s", type=int, default=1, metavar="S", help="random seed (same seed and start: same stream)")
+    p.add_argument("--out", "-o", metavar="FILE", help="write JSONL to this file ('-' for stdout) instead of sending to Kafka")
+    p.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers (default: kafka.bootstrap from the settings)")
+    p.add_argument("--invalid-share", type=float, metavar="F", default=0.01, help="share of broken messages (default 0.01)")
+    p.add_argument("--duplicate-share", type=float, metavar="F", default=0.005, help="share of re-delivered messages (default 0.005)")
+    p.add_argument("--late-share", type=float, metavar="F", default=0.02, help="share of events that arrive hours late (default 0.02)")
     p.set_defaults(handler=run)
 
 
