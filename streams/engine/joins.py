@@ -5,8 +5,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right, insort
-from collections import deque
+from bisect import bisect_left, bisect_right, insort
 from typing import Any
 
 from pingan.streams.engine.base import Handler, RuleRuntime
@@ -18,19 +17,21 @@ class SequenceState:
     __slots__ = ("firsts", "last")
 
     def __init__(self) -> None:
-        self.firsts: deque = deque()  # sorted (ts, event_id) of first-step events
+        self.firsts: list = []  # sorted (ts, event_id) of first-step events
         self.last: float | None = None
 
 
 class SequenceRule(RuleRuntime):
     def __init__(self, spec, ctx, index):
         super().__init__(spec, ctx, index)
-        self.horizon_s = max(spec.params["within"], spec.suppress or 0.0)
+        within = spec.params["within"]
+        self.retain = within + (spec.grace if spec.grace is not None else within)  # room for late events
+        self.horizon_s = max(self.retain, spec.suppress or 0.0)
 
     def handlers(self) -> list[tuple[str, Handler]]:
         spec = self.spec
         first, then = spec.sides["first"], spec.sides["then"]
-        within, suppress, grace = spec.params["within"], spec.suppress, spec.grace
+        within, suppress, grace, retain = spec.params["within"], spec.suppress, spec.grace, self.retain
         states, dirty, clock, alert = self.states, self.ctx.dirty, self.ctx.clock, self.alert
 
         def on_first(e: dict[str, Any]) -> None:
@@ -51,9 +52,9 @@ class SequenceRule(RuleRuntime):
                 firsts.append(item)
             else:
                 insort(firsts, item)
-            keep = firsts[-1][0] - within
-            while firsts[0][0] < keep:
-                firsts.popleft()
+            keep = firsts[-1][0] - retain
+            if firsts[0][0] < keep:
+                del firsts[: bisect_left(firsts, (keep,))]
             dirty.add((self, k))
             return None
 
@@ -95,11 +96,11 @@ class SequenceRule(RuleRuntime):
 
     def load(self, key: str, value: Any) -> None:
         st = SequenceState()
-        st.firsts.extend(tuple(x) for x in value.get("firsts", ()))
+        st.firsts = [tuple(x) for x in value.get("firsts", ())]
         st.last = value.get("last")
         self.states[key] = st
 
     def expired(self, state: SequenceState, now: float) -> bool:
-        if state.firsts and state.firsts[-1][0] >= now - self.spec.params["within"]:
+        if state.firsts and state.firsts[-1][0] >= now - self.retain:
             return False
         return state.last is None or now >= state.last + (self.spec.suppress or 0.0)

@@ -371,6 +371,7 @@ class _Checker:
         if not isinstance(n.func, ast.Name):
             if isinstance(n.func, ast.Attribute):
                 raise self.fail(n, f"method calls (.{n.func.attr}()) are not allowed; attribute access is not allowed")
+            self.visit(n.func, depth)  # names what is wrong (a lambda, ...) when it can
             raise self.fail(n, "only named functions can be called")
         name = n.func.id
         if name not in FUNCTIONS:

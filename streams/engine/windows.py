@@ -8,7 +8,6 @@ the window.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from collections import deque
 from typing import Any
 
 from pingan.streams.engine.base import Handler, RuleRuntime
@@ -61,7 +60,7 @@ class WindowState:
     __slots__ = ("ev", "last")
 
     def __init__(self) -> None:
-        self.ev: deque = deque()  # sorted by ts: (ts, event_id) or (ts, value, event_id)
+        self.ev: list = []  # sorted by ts: (ts, event_id) or (ts, value, event_id)
         self.last: float | None = None
 
 
@@ -72,13 +71,18 @@ class CountRule(RuleRuntime):
 
     def __init__(self, spec, ctx, index):
         super().__init__(spec, ctx, index)
-        self.horizon_s = max(spec.params["window"], spec.suppress or 0.0)
+        window = spec.params["window"]
+        # events are kept for one window more than needed (or the rule's grace), so an event that
+        # arrives late still counts the events of the window that ends at it
+        self.retain = window + (spec.grace if spec.grace is not None else window)
+        self.horizon_s = max(self.retain, spec.suppress or 0.0)
 
     def handlers(self) -> list[tuple[str, Handler]]:
         spec = self.spec
         side = spec.sides["main"]
         cond, key_of, suppress, grace = side.cond, side.key, spec.suppress, spec.grace
         window, threshold, strict = spec.params["window"], spec.params["threshold"], spec.params["op"] == ">"
+        retain = self.retain
         distinct_field = spec.params.get("distinct")
         states, dirty, clock, alert = self.states, self.ctx.dirty, self.ctx.clock, self.alert
 
@@ -102,25 +106,18 @@ class CountRule(RuleRuntime):
             if st is None:
                 st = states[k] = WindowState()
             ev = st.ev
-            in_order = not ev or ev[-1][0] <= ts
-            if in_order:
+            if not ev or ev[-1][0] <= ts:
                 ev.append(item)
+                hi = len(ev)
             else:
                 insort(ev, item)
-            keep = ev[-1][0] - window
-            while ev[0][0] < keep:
-                ev.popleft()
+                hi = bisect_right(ev, (ts, _HIGH))
+            if ev[0][0] < ev[-1][0] - retain:
+                del ev[: bisect_left(ev, (ev[-1][0] - retain,))]
+                hi = bisect_right(ev, (ts, _HIGH))
             dirty.add((self, k))
-            if in_order:
-                lo, hi = 0, len(ev)
-            else:
-                lo, hi = bisect_left(ev, (ts - window,)), bisect_right(ev, (ts, _HIGH))
-            if distinct_field is None:
-                n = hi - lo
-            elif in_order:
-                n = len({x[1] for x in ev})
-            else:
-                n = len({ev[i][1] for i in range(lo, hi)})
+            lo = bisect_left(ev, (ts - window,), 0, hi)
+            n = hi - lo if distinct_field is None else len({ev[i][1] for i in range(lo, hi)})
             if (n <= threshold) if strict else (n < threshold):
                 return None
             last = st.last
@@ -128,7 +125,7 @@ class CountRule(RuleRuntime):
                 return None
             if last is None or ts > last:
                 st.last = ts
-            ids = [x[-1] for x in ev] if in_order else [ev[i][-1] for i in range(lo, hi)]
+            ids = [ev[i][-1] for i in range(lo, hi)]
             figures = {"count": hi - lo, "threshold": threshold, "window_s": window}
             if distinct_field is not None:
                 figures["distinct"] = n
@@ -141,12 +138,12 @@ class CountRule(RuleRuntime):
 
     def load(self, key: str, value: Any) -> None:
         st = WindowState()
-        st.ev.extend(tuple(x) for x in value.get("ev", ()))
+        st.ev = [tuple(x) for x in value.get("ev", ())]
         st.last = value.get("last")
         self.states[key] = st
 
     def expired(self, state: WindowState, now: float) -> bool:
-        if state.ev and state.ev[-1][0] >= now - self.spec.params["window"]:
+        if state.ev and state.ev[-1][0] >= now - self.retain:
             return False
         return state.last is None or now >= state.last + (self.spec.suppress or 0.0)
 
