@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "JSON, a string value (or value_b64) as its raw bytes, so broken messages replay exactly."
         ),
     )
-    p.add_argument("file", metavar="FILE.jsonl", help="the traffic file")
+    p.add_argument("file", metavar="FILE.jsonl", help="the traffic file ('-' for stdin)")
     p.add_argument("--rate", "-r", type=float, metavar="R", help="messages per second (default: as fast as possible)")
     p.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap servers (default: kafka.bootstrap from the settings)")
     p.set_defaults(handler=run)
@@ -26,27 +26,29 @@ def run(args: argparse.Namespace) -> int:
 
     from pingan.config import load_settings
     from pingan.errors import ConfigError, PinganError
-    from pingan.traffic.message import TrafficFileError, count_lines, read_jsonl
+    from pingan.traffic.message import TrafficFileError, count_lines, read_jsonl, read_lines
     from pingan.traffic.progress import Progress
     from pingan.traffic.sender import send
 
     if args.rate is not None and args.rate <= 0:
         raise ConfigError("--rate must be positive")
+    stdin = args.file == "-"
     path = Path(args.file)
-    if not path.is_file():
+    if not stdin and not path.is_file():
         raise PinganError(f"{path}: no such file")
     settings = load_settings()
     bootstrap = args.bootstrap or settings.kafka.bootstrap
     progress = Progress(None, "produce")
-    if progress.enabled:
+    if progress.enabled and not stdin:
         progress.total = count_lines(path)
+    messages = read_lines(sys.stdin.buffer, "stdin") if stdin else read_jsonl(path)
     try:
-        stats = send(read_jsonl(path), settings, bootstrap=bootstrap, rate=args.rate, progress=progress)
+        stats = send(messages, settings, bootstrap=bootstrap, rate=args.rate, progress=progress)
     except TrafficFileError as exc:
-        raise TrafficFileError(f"{exc} ({progress.done} messages before it were sent)") from None
+        raise TrafficFileError(f"{exc} (stopped after {progress.done} messages)") from None
     finally:
         progress.close()
-    print(f"produced {stats.sent:,} messages from {path} ({stats.raw:,} raw/invalid) to Kafka at {bootstrap} "
+    print(f"produced {stats.sent:,} messages from {'stdin' if stdin else path} ({stats.raw:,} raw/invalid) to Kafka at {bootstrap} "
           f"in {stats.seconds:.1f} s ({stats.rate:,.0f} messages/s)")
     for topic, n in sorted(stats.per_topic.items()):
         print(f"  {topic:<18}{n:>10,}")

@@ -110,9 +110,14 @@ def read_jsonl(path: str | Path) -> Iterator[Message]:
     except OSError as exc:
         raise TrafficFileError(f"cannot read {path}: {exc.strerror}") from None
     with handle:
-        for lineno, line in enumerate(handle, 1):
-            if line.strip():
-                yield parse_line(line, f"{path}:{lineno}")
+        yield from read_lines(handle, str(path))
+
+
+def read_lines(handle: IO[bytes], name: str) -> Iterator[Message]:
+    """The messages of an open binary stream (e.g. stdin), naming ``name`` in errors."""
+    for lineno, line in enumerate(handle, 1):
+        if line.strip():
+            yield parse_line(line, f"{name}:{lineno}")
 
 
 def count_lines(path: str | Path) -> int:
