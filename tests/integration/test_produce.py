@@ -123,3 +123,19 @@ def _not_utf8(value: bytes) -> bool:
     except UnicodeDecodeError:
         return True
     return False
+
+
+def test_simulate_piped_into_produce(kafka_broker, topics, tmp_path):
+    env = env_for(kafka_broker, topics)
+    args = ["--events", "400", "--duration", "1h", "--start", START, "--seed", "9"]
+    traffic = tmp_path / "traffic.jsonl"
+    pingan(env, "simulate", *args, "--out", str(traffic))
+    cli = [sys.executable, "-m", "pingan.cli.main"]
+    simulate = subprocess.Popen([*cli, "simulate", *args, "--out", "-"], env=env, cwd=str(REPO),
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    produce = subprocess.run([*cli, "produce", "-"], env=env, cwd=str(REPO), stdin=simulate.stdout,
+                             capture_output=True, text=True, timeout=120)
+    simulate.stdout.close()
+    assert simulate.wait(timeout=60) == 0 and produce.returncode == 0, produce.stderr
+    assert "produced 400 messages from stdin" in produce.stdout
+    assert consume(kafka_broker, list(topics.values()), 400) == expected_from(traffic)
