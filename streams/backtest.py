@@ -121,6 +121,7 @@ def run_backtest(
                 except InvalidEvent as exc:
                     report.invalid += 1
                     report.invalid_reasons[exc.reason[:120]] += 1
+                    report.note(f"{where}: {exc.reason}")
                     continue
                 ts = event["ts"]
                 report.first_ts = ts if report.first_ts is None else min(report.first_ts, ts)
