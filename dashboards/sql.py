@@ -162,7 +162,7 @@ WITH
                avgOrNull(last.7) AS satisfaction
         FROM records GROUP BY county_code
     ),
-    alerts AS (
+    alert_counts AS (
         SELECT county_code,
                uniqExactIf(alert_id, severity = 'low') AS alerts_low,
                uniqExactIf(alert_id, severity = 'medium') AS alerts_medium,
@@ -192,10 +192,10 @@ SELECT
     if(svc.one_visit_items = 0, NULL, round(svc.one_visit_ok / svc.one_visit_items, 4)) AS one_visit_compliance,
     if(svc.service_completed = 0, NULL, round(svc.sla_met / svc.service_completed, 4)) AS sla_met_share,
     round(svc.satisfaction, 4) AS satisfaction_avg,
-    alerts.alerts_low AS alerts_low,
-    alerts.alerts_medium AS alerts_medium,
-    alerts.alerts_high AS alerts_high,
-    alerts.alerts_critical AS alerts_critical
+    alert_counts.alerts_low AS alerts_low,
+    alert_counts.alerts_medium AS alerts_medium,
+    alert_counts.alerts_high AS alerts_high,
+    alert_counts.alerts_critical AS alerts_critical
 FROM (SELECT code AS county_code, name FROM divisions FINAL WHERE level = 'county') AS d
 LEFT JOIN cam ON cam.county_code = d.county_code
 LEFT JOIN grid ON grid.county_code = d.county_code
@@ -203,7 +203,7 @@ LEFT JOIN risk ON risk.county_code = d.county_code
 LEFT JOIN fraud ON fraud.county_code = d.county_code
 LEFT JOIN townships ON townships.county_code = d.county_code
 LEFT JOIN svc ON svc.county_code = d.county_code
-LEFT JOIN alerts ON alerts.county_code = d.county_code
+LEFT JOIN alert_counts ON alert_counts.county_code = d.county_code
 WHERE {where}
 ORDER BY d.county_code
 """
