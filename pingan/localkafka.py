@@ -25,10 +25,11 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from string import Template
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pingan.config import REPO_ROOT
 from pingan.errors import PinganError, UnavailableError
@@ -321,10 +322,17 @@ class LocalKafka:
         assert cfg.controller_port is not None
         return BrokerStatus(True, pid, cfg.port, cfg.controller_port, cfg.version, cfg.data_dir, started=started)
 
-    def ensure_topics(self, topics: Topics, *, bootstrap: str | None = None) -> list[TopicState]:
+    def ensure_topics(
+        self, topics: Topics, *, bootstrap: str | None = None, options: dict[str, Any] | None = None
+    ) -> list[TopicState]:
+        """Create or grow ``topics`` (see :func:`pingan.localkafka_topics.ensure_topics`).
+
+        ``bootstrap`` defaults to this broker; ``options`` are extra kafka-python options (security
+        settings, for a broker that is not the local one).
+        """
         from pingan.localkafka_topics import admin_client, ensure_topics, topic_plan
 
-        admin = admin_client(bootstrap or self.recorded().bootstrap)
+        admin = admin_client(bootstrap or self.recorded().bootstrap, **(options or {}))
         try:
             return ensure_topics(admin, topic_plan(topics))
         finally:
@@ -385,7 +393,7 @@ class LocalKafka:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=not attach,
-                preexec_fn=_die_with_parent if attach else None,  # noqa: PLW1509
+                preexec_fn=_die_with_parent() if attach else None,  # noqa: PLW1509
             )
         except FileNotFoundError:
             raise BrokerError(f"`{cfg.java}` not found; Kafka needs Java 17 or newer") from None
@@ -453,12 +461,22 @@ def _signal(pid: int, sig: signal.Signals) -> None:
         pass
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to SIGTERM the broker when the process that started it exits."""
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGTERM the broker when the process that started it exits.
+
+    libc is loaded here, in the parent: the function that runs between fork and exec only makes
+    one foreign call (no imports, no locks), which is safe even when the parent has threads.
+    """
     import ctypes
 
-    pr_set_pdeathsig = 1
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-    except OSError:
-        pass
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+    sigterm = int(signal.SIGTERM)
+
+    def preexec() -> None:  # pragma: no cover - runs in the child
+        prctl(pr_set_pdeathsig, sigterm)
+
+    return preexec

@@ -8,6 +8,8 @@ is touched for ``make``.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -31,9 +33,23 @@ def libs_dir(version: str, cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:
     return cache_dir / version / "libs"
 
 
-def is_fetched(version: str, cache_dir: Path = DEFAULT_CACHE_DIR) -> bool:
+def pom_digest(pom: Path = POM) -> str:
+    """SHA-256 of the pom: a changed pom (another logging binding, say) means a new download."""
+    return hashlib.sha256(pom.read_bytes()).hexdigest()
+
+
+def completion_marker(version: str, digest: str) -> str:
+    return f"kafka {version}\npom {digest}\n"
+
+
+def is_fetched(version: str, cache_dir: Path = DEFAULT_CACHE_DIR, pom: Path = POM) -> bool:
+    """True when the jars of ``version`` were fetched completely with the current pom."""
     libs = libs_dir(version, cache_dir)
-    return (cache_dir / version / ".complete").is_file() and (libs / BROKER_JAR.format(version=version)).is_file()
+    try:
+        marker = (cache_dir / version / ".complete").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return marker == completion_marker(version, pom_digest(pom)) and (libs / BROKER_JAR.format(version=version)).is_file()
 
 
 def fetch(version: str, cache_dir: Path = DEFAULT_CACHE_DIR, *, quiet: bool = True) -> Path:
@@ -46,7 +62,11 @@ def fetch(version: str, cache_dir: Path = DEFAULT_CACHE_DIR, *, quiet: bool = Tr
     cache_dir = Path(cache_dir)
     target = libs_dir(version, cache_dir)
     if not is_fetched(version, cache_dir):
-        _download(version, cache_dir, target, quiet=quiet)
+        (cache_dir / version).mkdir(parents=True, exist_ok=True)
+        with open(cache_dir / version / ".lock", "w") as lock:  # concurrent fetches (two test runs) queue here
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not is_fetched(version, cache_dir):
+                _download(version, cache_dir, target, quiet=quiet)
     marker = cache_dir / ".fetched"
     marker.touch()
     return target
@@ -84,7 +104,7 @@ def _download(version: str, cache_dir: Path, target: Path, *, quiet: bool) -> No
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
-        (cache_dir / version / ".complete").write_text(f"kafka {version}\n")
+        (cache_dir / version / ".complete").write_text(completion_marker(version, pom_digest()), encoding="utf-8")
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

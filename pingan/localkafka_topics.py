@@ -51,13 +51,12 @@ def admin_client(bootstrap: str, *, timeout_s: float = 10.0, **options: Any) -> 
 
     logging.getLogger("kafka").setLevel(logging.CRITICAL)  # failures surface as our errors
     timeout_ms = int(timeout_s * 1000)
+    config: dict[str, Any] = {"client_id": "pingan-localkafka", "request_timeout_ms": timeout_ms}
+    if "bootstrap_timeout_ms" in KafkaAdminClient.DEFAULT_CONFIG:  # kafka-python >= 3
+        config["bootstrap_timeout_ms"] = timeout_ms
+    config.update(options)
     try:
-        return KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="pingan-localkafka",
-            request_timeout_ms=timeout_ms,
-            **options,
-        )
+        return KafkaAdminClient(bootstrap_servers=bootstrap, **config)
     except (KafkaError, OSError) as exc:
         raise UnavailableError(f"Kafka broker at {bootstrap} is not reachable ({exc or type(exc).__name__})") from None
 
@@ -93,10 +92,10 @@ def ensure_topics(admin: KafkaAdminClient, plan: dict[str, int], *, timeout_s: f
                 pass  # a concurrent creator won; the shape is checked below
         if grow:
             admin.create_partitions(grow, timeout_ms=timeout_ms)
-        admin.wait_for_topics(list(plan), timeout_ms=timeout_ms)
+        final = _wait_for_partitions(admin, plan, timeout_s)
+        admin.wait_for_topics(list(plan), timeout_ms=timeout_ms)  # every partition has a leader
     except KafkaError as exc:
         raise TopicSetupError(f"could not set up topics {sorted(plan)}: {exc}") from None
-    final = _wait_for_partitions(admin, plan, timeout_s)
     states: list[TopicState] = []
     for name, wanted in plan.items():
         have = final.get(name, 0)

@@ -105,7 +105,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     _, kafka = _controller(args)
     st = kafka.status(with_topics=True)
     if not st.running:
-        print(f"Kafka: not running (data dir {st.data_dir})")
+        from pingan.localkafka import port_in_use
+
+        busy = f"; port {st.port} is used by another process" if port_in_use(st.port) else ""
+        print(f"Kafka: not running (data dir {st.data_dir}, port {st.port}{busy})")
         return 1
     print(f"Kafka {st.version}: running, pid {st.pid}, {st.bootstrap} (controller port {st.controller_port}), "
           f"data dir {st.data_dir}")
@@ -121,11 +124,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_topics(args: argparse.Namespace) -> int:
     settings, kafka = _controller(args)
+    options: dict[str, Any] = {}
     bootstrap = args.bootstrap
+    st = kafka.status()
     if bootstrap is None:
-        st = kafka.status()
         bootstrap = st.bootstrap if st.running else settings.kafka.bootstrap
-    states = kafka.ensure_topics(settings.topics, bootstrap=bootstrap)
+    if not (st.running and bootstrap == st.bootstrap):
+        # Not our local broker: connect the way every other client does (TLS/SCRAM settings).
+        from pingan.kafka_client import client_options
+
+        options = client_options(settings.kafka, bootstrap)
+        options.pop("bootstrap_servers", None)
+    states = kafka.ensure_topics(settings.topics, bootstrap=bootstrap, options=options)
     width = max(len(s.name) for s in states)
     for s in states:
         print(f"{s.name:<{width}}  {s.partitions} partitions  {s.action}")
