@@ -34,7 +34,7 @@ RUNTIMES: dict[str, type[RuleRuntime]] = {
     "spike": SpikeRule,
 }
 DEDUP_MIN_S = 86400.0
-SWEEP_EVERY_S = 3600.0
+SWEEP_EVERY_S = 4 * 3600.0
 
 
 class Engine:

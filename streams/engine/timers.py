@@ -48,7 +48,7 @@ class DeadlineRule(RuleRuntime):
             elif st.clock is not None:
                 return None
             deadline = ts + within
-            context = {name: plain(e.get(name)) for name in context_fields}
+            context = {name: e.get(name) for name in context_fields}
             st.clock = [ts, deadline, e["event_id"], context]
             dirty.add((self, k))
             schedule(deadline, self, k)
@@ -88,7 +88,10 @@ class DeadlineRule(RuleRuntime):
         return self.alert(deadline, key, context, [event_id], figures)
 
     def dump(self, key: str, state: TimerState) -> Any:
-        return {"clock": state.clock, "last": state.last}
+        clock = state.clock
+        if clock is not None:
+            clock = clock[:3] + [{k: plain(v) for k, v in clock[3].items()}]
+        return {"clock": clock, "last": state.last}
 
     def load(self, key: str, value: Any) -> None:
         st = TimerState()
