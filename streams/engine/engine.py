@@ -53,6 +53,7 @@ class Engine:
         self._by_topic: dict[str, tuple] = {}
         self._retention: dict[str, float] = {}
         self.stats = {"events": 0, "duplicates": 0, "alerts": 0}
+        self._topic_events: dict[str, int] = {}  # events (not duplicates) per topic, for evaluation counts
         self.ruleset = ruleset
         self._install(ruleset, {})
 
@@ -88,6 +89,22 @@ class Engine:
                 self._ctx.dirty.add((rt, key))
             rt.states.clear()
 
+    def rules_by_stream(self) -> dict[str, list[str]]:
+        """stream -> ids of the rules that see its events."""
+        out: dict[str, list[str]] = {}
+        for rt in self._rules:
+            for stream in dict.fromkeys(side.stream for side in rt.spec.sides.values()):
+                out.setdefault(stream, []).append(rt.spec.id)
+        return out
+
+    def evaluation_counts(self) -> dict[str, int]:
+        """rule_id -> events offered to the rule since this engine started (for metrics)."""
+        out: dict[str, int] = {}
+        for rt in self._rules:
+            topics = dict.fromkeys(side.topic for side in rt.spec.sides.values())
+            out[rt.spec.id] = sum(self._topic_events.get(t, 0) for t in topics)
+        return out
+
     @property
     def rules(self) -> tuple[RuleRuntime, ...]:
         return tuple(self._rules)
@@ -109,6 +126,8 @@ class Engine:
             self.stats["duplicates"] += 1
             return []
         self.stats["events"] += 1
+        counts = self._topic_events
+        counts[topic] = counts.get(topic, 0) + 1
         ts = event["ts"]
         clock = self._ctx.clock
         out: list[dict[str, Any]] = []

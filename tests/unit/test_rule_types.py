@@ -377,3 +377,13 @@ def test_sweep_forgets_expired_state_and_seen_ids(tmp_path):
     assert [v for k, v in dirty.items() if k.startswith("r:C1:")] == [None]
     assert dirty["d:camera.alerts:a"] is None
     assert engine.rules[0].states == {}
+
+
+def test_evaluation_counts_and_rules_by_stream():
+    ev = Events()
+    engine = Engine(reference_ruleset())
+    run(engine, [ev(0, kind="stranger"), ev(1, kind="stranger"), ev(2, stream="grid", status="reported")])
+    counts = engine.evaluation_counts()
+    assert counts["CAM-WANTED"] == 2 and counts["GRID-RISK-HIGH"] == 1 and counts["FUSION-RISK-INTRUSION"] == 3
+    assert counts["FRAUD-MAJOR"] == 0
+    assert "FUSION-RISK-INTRUSION" in engine.rules_by_stream()["grid"]
