@@ -73,7 +73,7 @@ def create_app(settings: Settings, *, sink: Any = None, engine: Any = None, time
         return load_ruleset(path, pseudonym_key=settings.pseudonym_key.get_secret_value())
 
     engine = engine if engine is not None else Engine(load(rules_dir))
-    timeline = timeline if timeline is not None else Timeline(grace_s=worker.grace_s, idle_s=worker.idle_partition_s)
+    timeline = timeline if timeline is not None else Timeline(engine, grace_s=worker.grace_s, idle_s=worker.idle_partition_s)
     sink = sink if sink is not None else open_sink(settings.clickhouse)
     inputs = settings.topics.inputs()
     contract = {"camera": "camera.alerts", "grid": "grid.reports", "fraud": "fraud.cases", "service": "service.records"}
@@ -84,9 +84,7 @@ def create_app(settings: Settings, *, sink: Any = None, engine: Any = None, time
     state_table = app.Table(
         "engine-state",
         default=None,
-        value_type=None,
-        key_serializer="raw",
-        value_serializer="json",
+        schema=faust.Schema(key_serializer="json", value_serializer="json"),
         partitions=settings.topics.input_partitions,
         use_partitioner=True,
     )
@@ -114,6 +112,11 @@ def create_app(settings: Settings, *, sink: Any = None, engine: Any = None, time
         topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw",
                           partitions=settings.topics.input_partitions)
         app.agent(topic, name=f"ingest-{name}")(_make_agent(runtime))
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
+        input_topics = set(inputs.values())
+        processor.assign([(tp.topic, tp.partition) for tp in assigned if tp.topic in input_topics], time.time())
 
     @app.timer(interval=0.25)
     async def tick() -> None:

@@ -101,20 +101,26 @@ class Processor:
         if out.dead_letters:
             self.sink.add("deadletters", out.dead_letters, source=source)
         out.events = len(valid)
-        self.timeline.push_many(partition_key(topic, partition), valid, now)
-        out.alerts = self.release(now)
+        alerts: list[dict[str, Any]] = []
+        push = self.timeline.push
+        where = partition_key(topic, partition)
+        for event in valid:
+            alerts.extend(push(where, event, now))
+        if alerts:
+            self.sink.add("alerts", alerts, source=None)
+        out.alerts = alerts
         return out
 
     def release(self, now: float) -> list[dict[str, Any]]:
-        """Run the rules over every event the timeline releases; advance deadlines to its time."""
-        alerts: list[dict[str, Any]] = []
-        process = self.engine.process
-        for event in self.timeline.release(now):
-            alerts.extend(process(event))
-        alerts.extend(self.engine.advance_to(self.timeline.time))
+        """On a timer: idle partitions stop holding the watermark back; released events meet the rules."""
+        alerts = self.timeline.tick(now)
         if alerts:
             self.sink.add("alerts", alerts, source=None)
         return alerts
+
+    def assign(self, partitions: Iterable[tuple[str, int]], now: float) -> None:
+        """Partitions assigned to this worker hold the watermark back until they deliver or go idle."""
+        self.timeline.assign([partition_key(t, p) for t, p in partitions], now)
 
     # -- acknowledgement ------------------------------------------------------------------
     def mark_flushed(self, count: int) -> None:
@@ -127,11 +133,11 @@ class Processor:
 
     def ackable(self) -> list[Any]:
         """Tokens of messages that are written and processed; they leave the pending list."""
-        processed_upto = self.timeline.processed_upto
+        frontier = self.timeline.frontier  # events with ts < frontier have met the rules
         keep: list[_Pending] = []
         ready: list[Any] = []
         for item in self._pending:
-            if item.flushed and (item.ts is None or item.ts <= processed_upto):
+            if item.flushed and (item.ts is None or item.ts < frontier):
                 ready.append(item.token)
             else:
                 keep.append(item)
