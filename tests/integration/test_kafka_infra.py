@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -45,6 +46,7 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory, kafka_broker):
 # ---------------------------------------------------------------------------- lifecycle
 
 
+@pytest.mark.slow  # starts its own JVM
 def test_up_twice_is_a_noop_and_status_reports_it(own_broker: LocalKafka) -> None:
     first = own_broker.up(Topics(), attach=True)
     assert first.started and first.running and first.pid is not None
@@ -60,6 +62,7 @@ def test_up_twice_is_a_noop_and_status_reports_it(own_broker: LocalKafka) -> Non
     assert any(own_broker.cfg.logs_dir.glob("server.log"))
 
 
+@pytest.mark.slow  # starts its own JVM
 def test_busy_port_is_a_clear_error(own_broker: LocalKafka, tmp_path: Path) -> None:
     own_broker.up(attach=True)
     intruder = LocalKafka(BrokerConfig(version=own_broker.cfg.version, port=own_broker.cfg.port,
@@ -85,11 +88,12 @@ def test_busy_port_through_the_cli_is_one_line_and_nonzero(tmp_path: Path) -> No
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # starts its own JVM
 def test_stale_pid_file_is_ignored_then_replaced(own_broker: LocalKafka) -> None:
     own_broker.down()
     assert own_broker.status().running is False
     # A pid that is alive but not a broker (this test process), then one that does not exist.
-    for stale in (str(_own_pid()), "4194303"):
+    for stale in (str(os.getpid()), "4194303"):
         own_broker.cfg.pid_file.write_text(stale + "\n")
         assert own_broker.running_pid() is None
         assert own_broker.status().running is False
@@ -102,18 +106,13 @@ def test_stale_pid_file_is_ignored_then_replaced(own_broker: LocalKafka) -> None
     assert process_cmdline(restarted.pid) is not None
 
 
+@pytest.mark.slow  # starts its own JVM
 def test_down_stops_the_process(own_broker: LocalKafka) -> None:
     st = own_broker.up(attach=True)
     assert own_broker.down() is True
     assert process_cmdline(st.pid) is None or "kafka.Kafka" not in process_cmdline(st.pid)
     assert not own_broker.cfg.pid_file.exists()
     assert own_broker.status().running is False
-
-
-def _own_pid() -> int:
-    import os
-
-    return os.getpid()
 
 
 # ---------------------------------------------------------------------------- the fixture broker
