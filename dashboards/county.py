@@ -194,7 +194,7 @@ def build() -> db.Dashboard:
                                   description="按上报时间统计的矛盾纠纷数；化解率 = 期末前已化解或办结的比例"))
         .with_panel(ch_pie("三色风险户", RISK_SQL, w=6, colors=RISK_COLORS))
         .with_panel(ch_stat("逾期督办单", OVERDUE_TOTALS_SQL, w=6, h=8,
-                            steps=((None, "green"), (1, "orange"))))
+                            colors={"黄色督办单": "yellow", "红色督办单": "red"}))
         .with_panel(ch_timeseries("逾期督办（黄牌 48 小时 / 红牌 96 小时）", OVERDUE_SQL, w=24, h=7, bars=True,
                                   colors={"黄色督办单": "yellow", "红色督办单": "red"}))
         .with_row(row("反诈"))

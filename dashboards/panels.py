@@ -94,8 +94,10 @@ def ch_timeseries(title: str, sql: str, *, w: int = 12, h: int = 8, unit: str | 
 
 def ch_stat(title: str, sql: str, *, w: int = 6, h: int = 5, unit: str | None = None,
             per_row: bool = False, steps: Steps = GREEN_BASE, decimals: int | None = None,
-            units: Mapping[str, str] | None = None, description: str | None = None) -> stat.Panel:
-    """Big numbers: each number column of the first row, or (``per_row``) one tile per row."""
+            units: Mapping[str, str] | None = None, colors: Mapping[str, str] | None = None,
+            description: str | None = None) -> stat.Panel:
+    """Big numbers: each number column of the first row, or (``per_row``) one tile per row;
+    ``colors`` fixes a field's colour by its name."""
     panel = (stat.Panel().title(title).datasource(CLICKHOUSE).span(w).height(h)
              .with_target(ClickHouseQueryBuilder(sql).shape("table"))
              .reduce_options(cb.ReduceDataOptions().values(per_row).calcs(["lastNotNull"]).fields(""))
@@ -110,6 +112,9 @@ def ch_stat(title: str, sql: str, *, w: int = 6, h: int = 5, unit: str | None = 
         panel.decimals(decimals)
     if units:
         _unit_override(panel, units)
+    for name, color in (colors or {}).items():
+        panel.override_by_name(name, [
+            dm.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": color})])
     if description:
         panel.description(description)
     return panel

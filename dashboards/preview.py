@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
@@ -156,30 +157,49 @@ async def collect(source: Any, *, time_range: macros.TimeRange | None = None,
 
 
 def _metric_values(panel: PanelInfo, metrics: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Current values of the metrics a Prometheus panel reads, grouped by its legend label."""
-    import re
-
+    """A snapshot of what a Prometheus panel reads: counter totals and gauges by the legend's labels,
+    histograms as their mean (sum / count). A snapshot has no rates: the page says so."""
     series: dict[str, float] = {}
     for target in panel.targets:
         expr = target.get("expr") or ""
-        legend = re.findall(r"\{\{(\w+)\}\}", target.get("legendFormat") or "")
+        labels = re.findall(r"\{\{(\w+)\}\}", target.get("legendFormat") or "")
+
+        def key(sample: dict[str, Any], prefix: str = "") -> str:
+            text = " ".join(str(sample.get(k, "")) for k in labels if k != "le").strip()
+            return (prefix + " " + text).strip() or prefix or "合计"
+
         for name in dict.fromkeys(re.findall(r"\b(pingan_\w+)", expr)):
-            base = name.removesuffix("_bucket")
-            sample = f"{base}_sum" if name.endswith("_bucket") else name
-            for s in metrics.get(sample, []):
-                label = " ".join(str(s.get(k, "")) for k in legend) or sample
-                series[label] = series.get(label, 0.0) + float(s["value"])
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            if f"{base}_count" in metrics:
+                sums: dict[str, float] = {}
+                counts: dict[str, float] = {}
+                for sample in metrics.get(f"{base}_sum", []):
+                    sums[key(sample, "平均")] = sums.get(key(sample, "平均"), 0.0) + float(sample["value"])
+                for sample in metrics[f"{base}_count"]:
+                    counts[key(sample, "平均")] = counts.get(key(sample, "平均"), 0.0) + float(sample["value"])
+                for k, count in counts.items():
+                    series[k] = sums.get(k, 0.0) / count if count else 0.0
+            else:
+                totals: dict[str, float] = {}
+                for sample in metrics.get(name, []):
+                    totals[key(sample)] = totals.get(key(sample), 0.0) + float(sample["value"])
+                series.update(totals)
     return {"columns": ["series", "value"], "rows": [[k, v] for k, v in sorted(series.items())]}
 
 
 def render_html(page: dict[str, Any]) -> str:
+    """The page: template with its CSS, ECharts, the renderer and the data inlined (one pass, so
+    nothing inserted is ever taken for a placeholder)."""
     data = json.dumps(page, ensure_ascii=False, separators=(",", ":"), default=str).replace("</", "<\\/")
-    return (_asset("preview_assets/index.html")
-            .replace("/*STYLE*/", _asset("preview_assets/preview.css"))
-            .replace("/*ECHARTS*/", _asset("vendor/echarts.min.js").replace("</script", "<\\/script"))
-            .replace("/*PREVIEW*/", _asset("preview_assets/preview.js"))
-            .replace("/*DATA*/", data)
-            .replace("<!--RANGE-->", html.escape(f"{page['from']} — {page['to']}")))
+    parts = {
+        "/*STYLE*/": _asset("preview_assets/preview.css"),
+        "/*ECHARTS*/": _asset("vendor/echarts.min.js").replace("</script", "<\\/script"),
+        "/*PREVIEW*/": _asset("preview_assets/preview.js"),
+        "/*DATA*/": data,
+        "<!--RANGE-->": html.escape(f"{page['from']} — {page['to']}"),
+    }
+    pattern = re.compile("|".join(re.escape(k) for k in parts))
+    return pattern.sub(lambda m: parts[m.group(0)], _asset("preview_assets/index.html"))
 
 
 async def build_preview(source: Any, out_path: Path | str, *, time_range: macros.TimeRange | None = None,

@@ -95,7 +95,8 @@
         var unit = unitOf(meta, data.columns[i]);
         tile.appendChild(el("div", "name", displayName(meta, data.columns[i])));
         var v = el("div", "value", fmt(row[i], unit, unit === "percentunit" ? 1 : meta.decimals));
-        v.style.color = thresholdColor(meta.thresholds, row[i]);
+        var fixed = override(meta, data.columns[i]).color;
+        v.style.color = fixed && fixed.fixedColor ? color(fixed.fixedColor) : thresholdColor(meta.thresholds, row[i]);
         tile.appendChild(v);
         wrap.appendChild(tile);
       });

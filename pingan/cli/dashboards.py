@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     v = actions.add_parser("preview", help="write a static HTML page rendering the same panels from the same SQL")
     store_options(v)
     v.add_argument("--out", default=DEFAULT_PREVIEW, help=f"output file (default {DEFAULT_PREVIEW})")
+    v.add_argument("--metrics", help="a Prometheus metrics snapshot for the 管道健康 panels: a file, or the "
+                                     "worker's URL (http://127.0.0.1:6066/metrics)")
     v.set_defaults(handler=preview)
 
 
@@ -119,15 +121,36 @@ def push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_text(source: str | None) -> str | None:
+    if not source:
+        return None
+    from pingan.errors import UnavailableError
+
+    if source.startswith(("http://", "https://")):
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(source, timeout=10) as response:
+                return response.read().decode("utf-8")
+        except OSError as exc:
+            raise UnavailableError(f"cannot read metrics from {source}: {exc}") from None
+    try:
+        return Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UnavailableError(f"cannot read metrics file {source}: {exc.strerror}") from None
+
+
 def preview(args: argparse.Namespace) -> int:
     from pingan.dashboards.preview import build_preview
+
+    metrics = _metrics_text(args.metrics)
 
     async def main() -> Path:
         sink = open_store(args.clickhouse)
         await sink.start()
         try:
             time_range = await _time_range(sink.query, args)
-            return await build_preview(sink, Path(args.out), time_range=time_range)
+            return await build_preview(sink, Path(args.out), time_range=time_range, metrics_text=metrics)
         finally:
             await sink.stop()
 

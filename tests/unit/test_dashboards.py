@@ -301,3 +301,62 @@ def test_push_reports_refusal_in_one_line(grafana, capsys):
 def test_push_to_nothing_is_unavailable(capsys):
     assert cli(["dashboards", "push", "--url", "http://127.0.0.1:9", "--token", "t"]) != 0
     assert "cannot be reached" in capsys.readouterr().err
+
+
+# --- provisioning and preview pieces -------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_provisioning_matches_the_dashboards():
+    import yaml
+
+    from pingan.dashboards.push import FOLDER_UID, DatasourceOptions, datasource_models
+
+    provisioned = yaml.safe_load((REPO / "infra/grafana/provisioning/datasources/pingan.yaml").read_text("utf-8"))
+    by_uid = {d["uid"]: d for d in provisioned["datasources"]}
+    assert by_uid[CLICKHOUSE_UID]["type"] == CLICKHOUSE_TYPE == "grafana-clickhouse-datasource"
+    assert by_uid[CLICKHOUSE_UID]["jsonData"]["username"] == "grafana_ro"
+    assert by_uid[PROMETHEUS_UID]["type"] == PROMETHEUS_TYPE
+    pushed = {d["uid"]: d for d in datasource_models(DatasourceOptions())}
+    assert set(pushed) == set(by_uid)
+    for uid, model in pushed.items():
+        assert model["type"] == by_uid[uid]["type"] and model["name"] == by_uid[uid]["name"]
+    provider = yaml.safe_load((REPO / "infra/grafana/provisioning/dashboards/pingan.yaml").read_text("utf-8"))
+    assert provider["providers"][0]["folderUid"] == FOLDER_UID
+    grants = (REPO / "infra/grafana/clickhouse-readonly.sql").read_text("utf-8")
+    read = {t for p in registry.iter_panels() if p.datasource == CLICKHOUSE_TYPE for t in _tables(p.sql)}
+    for table in read - _cte_names(" ".join(p.sql for p in registry.iter_panels() if p.datasource == CLICKHOUSE_TYPE)):
+        assert f"ON pingan.{table} TO grafana_ro" in grants, f"grafana_ro cannot read {table}"
+
+
+def test_metrics_snapshot_for_the_pipeline_panels():
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+    from pingan.dashboards.preview import _metric_values, parse_metrics
+
+    reg = CollectorRegistry()
+    messages = Counter("pingan_messages_in", "in", ["topic"], registry=reg)
+    messages.labels("grid.reports").inc(5)
+    messages.labels("camera.alerts").inc(7)
+    latency = Histogram("pingan_sink_batch_latency_seconds", "flush", registry=reg)
+    latency.observe(0.25)
+    latency.observe(0.75)
+    Gauge("pingan_ruleset_info", "version", ["version"], registry=reg).labels("r42").set(1)
+    metrics = parse_metrics(generate_latest(reg).decode())
+    panels = {p.title: p for p in registry.iter_panels() if p.dashboard_uid == "pingan-pipeline"}
+    assert _metric_values(panels["每秒流入事件（按主题）"], metrics)["rows"] == [["camera.alerts", 7.0], ["grid.reports", 5.0]]
+    assert _metric_values(panels["ClickHouse 写入批次延迟"], metrics)["rows"] == [["平均", 0.5]]
+    assert _metric_values(panels["规则集版本"], metrics)["rows"] == [["r42", 1.0]]
+    assert _metric_values(panels["消费延迟（按主题）"], metrics)["rows"] == []
+
+
+def test_preview_page_inlines_everything():
+    from pingan.dashboards.preview import render_html
+
+    page = {"from": "2026-11-29T00:00+08:00", "to": "2026-11-30T00:00+08:00", "generated": "x",
+            "dashboards": [{"uid": "u", "title": "</script><b>x</b>", "variants": [], "panels": []}]}
+    text = render_html(page)
+    assert "/*DATA*/" not in text and "/*ECHARTS*/" not in text and "/*PREVIEW*/" not in text
+    assert "<\\/script><b>x<\\/b>" in text  # embedded JSON cannot close its script element
+    assert "src=" not in text.split("<body>", 1)[1].split("<script>", 1)[0]  # nothing loaded from elsewhere
+    assert len(text) > 1_000_000 and "echarts" in text and "2026-11-29T00:00+08:00" in text
