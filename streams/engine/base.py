@@ -104,6 +104,10 @@ class RuleRuntime:
     def expired(self, state: Any, now: float) -> bool:
         raise NotImplementedError
 
+    def horizon_for(self, topic: str) -> float:
+        """How long an event of ``topic`` can still matter to this rule (dedup retention)."""
+        return self.horizon_s
+
     def fire(self, key: str, deadline: float) -> dict[str, Any] | None:
         """Called by the engine when a scheduled deadline has passed."""
         return None

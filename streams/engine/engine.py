@@ -7,7 +7,8 @@ State keys (values are JSON-able; ``None`` in :meth:`Engine.dirty_state` means "
 
 - ``t`` - the engine's event time (float epoch seconds);
 - ``d:<topic>:<event_id>`` - a seen event (value: its ts), for de-duplication, kept for the longest
-  horizon of the rules on that topic (at least a day);
+  horizon of the rules on that topic (how long its events can matter; at least ``dedup_min_s``,
+  6 h by default);
 - ``r:<rule_id>:<rule_version>:<key>`` - the state of one rule for one group key (rule type
   specific, see ``windows``/``timers``/``joins``/``spike``). A rule whose text changes gets a new
   version, hence fresh state; the old keys are deleted.
@@ -33,14 +34,15 @@ RUNTIMES: dict[str, type[RuleRuntime]] = {
     "sequence": SequenceRule,
     "spike": SpikeRule,
 }
-DEDUP_MIN_S = 86400.0
+DEDUP_MIN_S = 6 * 3600.0
 SWEEP_EVERY_S = 4 * 3600.0
 
 
 class Engine:
     """Evaluates a :class:`RuleSet`; see the module docstring for the state-key scheme."""
 
-    def __init__(self, ruleset: RuleSet):
+    def __init__(self, ruleset: RuleSet, dedup_min_s: float = DEDUP_MIN_S):
+        self._dedup_min_s = dedup_min_s
         self._ctx = EngineContext(self._schedule)
         self._heap: list[tuple[float, int, str, int, RuleRuntime]] = []
         self._seq = 0
@@ -73,7 +75,7 @@ class Engine:
         for rt in runtimes:
             for topic, handler in rt.handlers():
                 by_topic.setdefault(topic, []).append(handler)
-                retention[topic] = max(retention.get(topic, DEDUP_MIN_S), rt.horizon_s)
+                retention[topic] = max(retention.get(topic, self._dedup_min_s), rt.horizon_for(topic))
         self._rules = runtimes
         self._by_topic = {topic: tuple(handlers) for topic, handlers in by_topic.items()}
         self._retention = retention
@@ -185,7 +187,7 @@ class Engine:
         """Forget seen event ids and rule states that can no longer change any result."""
         self._next_sweep = now + SWEEP_EVERY_S
         for topic, seen in self._seen.items():
-            cutoff = now - self._retention.get(topic, DEDUP_MIN_S)
+            cutoff = now - self._retention.get(topic, self._dedup_min_s)
             dead = []
             for eid, ts in seen.items():  # insertion order is close to ts order
                 if ts >= cutoff:

@@ -28,6 +28,11 @@ class SequenceRule(RuleRuntime):
         self.retain = within + (spec.grace if spec.grace is not None else within)  # room for late events
         self.horizon_s = max(self.retain, spec.suppress or 0.0)
 
+    def horizon_for(self, topic: str) -> float:
+        if topic == self.spec.sides["first"].topic:
+            return self.horizon_s
+        return self.spec.suppress or 0.0  # `then` events are not stored
+
     def handlers(self) -> list[tuple[str, Handler]]:
         spec = self.spec
         first, then = spec.sides["first"], spec.sides["then"]

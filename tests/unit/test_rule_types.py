@@ -387,3 +387,11 @@ def test_evaluation_counts_and_rules_by_stream():
     assert counts["CAM-WANTED"] == 2 and counts["GRID-RISK-HIGH"] == 1 and counts["FUSION-RISK-INTRUSION"] == 3
     assert counts["FRAUD-MAJOR"] == 0
     assert "FUSION-RISK-INTRUSION" in engine.rules_by_stream()["grid"]
+
+
+def test_dedup_retention_follows_the_longest_rule_horizon_per_topic():
+    engine = Engine(reference_ruleset())
+    retention = engine._retention
+    assert retention["fraud.cases"] >= 90 * D  # FRAUD-REPEAT-VICTIM's window
+    assert retention["grid.reports"] >= 96 * H  # GRID-OVERDUE-RED, and the stored side of the fusion join
+    assert retention["camera.alerts"] == 6 * H  # camera rules look back at most 2 h; fusion stores no camera event
