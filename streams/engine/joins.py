@@ -31,7 +31,8 @@ class SequenceRule(RuleRuntime):
     def horizon_for(self, topic: str) -> float:
         if topic == self.spec.sides["first"].topic:
             return self.horizon_s
-        return self.spec.suppress or 0.0  # `then` events are not stored
+        # `then` events are not stored: a re-delivered one is harmless once suppression covers it
+        return self.spec.suppress if self.spec.suppress is not None else self.horizon_s
 
     def handlers(self) -> list[tuple[str, Handler]]:
         spec = self.spec

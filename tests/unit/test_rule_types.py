@@ -394,4 +394,5 @@ def test_dedup_retention_follows_the_longest_rule_horizon_per_topic():
     retention = engine._retention
     assert retention["fraud.cases"] >= 90 * D  # FRAUD-REPEAT-VICTIM's window
     assert retention["grid.reports"] >= 96 * H  # GRID-OVERDUE-RED, and the stored side of the fusion join
-    assert retention["camera.alerts"] == 6 * H  # camera rules look back at most 2 h; fusion stores no camera event
+    # camera rules look back at most 2 h; fusion stores no camera event but suppresses for 24 h
+    assert retention["camera.alerts"] == 24 * H
