@@ -4,21 +4,27 @@ Semantics (contract): the clock of a start at ts s has deadline d = s + within. 
 the same key with s <= ts <= d stops it (a cancel exactly at the deadline cancels). The alert fires
 once event time is strictly past d, with ts = d and the location of the start event. While a clock
 runs, further start events of the key are ignored (a re-report does not restart it).
+
+Cancels that meet no running clock are remembered for ``within``: a start that arrives late (after
+a cancel with a later ts, beyond the reorder grace) or a cancel with the same ts as the start still
+stops the clock, so late events do not raise false "overdue" alerts.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from typing import Any
 
 from pingan.streams.engine.base import Handler, RuleRuntime, plain
 
 
 class TimerState:
-    __slots__ = ("clock", "last")
+    __slots__ = ("clock", "last", "cancels")
 
     def __init__(self) -> None:
         self.clock: list | None = None  # [start_ts, deadline, start_event_id, context]
         self.last: float | None = None
+        self.cancels: list[float] = []  # ts of recent cancel events that met no clock (sorted)
 
 
 class DeadlineRule(RuleRuntime):
@@ -48,6 +54,12 @@ class DeadlineRule(RuleRuntime):
             elif st.clock is not None:
                 return None
             deadline = ts + within
+            cancels = st.cancels
+            if cancels:
+                # a cancel already seen (it arrived before this late start) may stop the clock at once
+                i = bisect_left(cancels, ts)
+                if i < len(cancels) and cancels[i] <= deadline:
+                    return None
             context = {name: e.get(name) for name in context_fields}
             st.clock = [ts, deadline, e["event_id"], context]
             dirty.add((self, k))
@@ -60,15 +72,26 @@ class DeadlineRule(RuleRuntime):
             k = cancel.key(e)
             if k is None:
                 return None
-            st = states.get(k)
-            if st is None or st.clock is None:
-                return None
             ts = e["ts"]
-            if st.clock[0] <= ts <= st.clock[1]:
-                st.clock = None
-                dirty.add((self, k))
-                if st.last is None:
-                    del states[k]
+            st = states.get(k)
+            if st is not None and st.clock is not None:
+                if st.clock[0] <= ts <= st.clock[1]:
+                    st.clock = None
+                    dirty.add((self, k))
+                    if st.last is None and not st.cancels:
+                        del states[k]
+                return None
+            # no clock: remember the cancel for a start that may still arrive late (or at the same ts)
+            if st is None:
+                st = states[k] = TimerState()
+            cancels = st.cancels
+            if not cancels or cancels[-1] <= ts:
+                cancels.append(ts)
+            else:
+                insort(cancels, ts)
+            if cancels[0] < cancels[-1] - within:
+                del cancels[: bisect_left(cancels, cancels[-1] - within)]
+            dirty.add((self, k))
             return None
 
         # cancel first: an event that both cancels and starts leaves a fresh clock running
@@ -91,17 +114,20 @@ class DeadlineRule(RuleRuntime):
         clock = state.clock
         if clock is not None:
             clock = clock[:3] + [{k: plain(v) for k, v in clock[3].items()}]
-        return {"clock": clock, "last": state.last}
+        return {"clock": clock, "last": state.last, "cancels": state.cancels}
 
     def load(self, key: str, value: Any) -> None:
         st = TimerState()
         st.clock = value.get("clock")
         st.last = value.get("last")
+        st.cancels = list(value.get("cancels") or ())
         self.states[key] = st
         if st.clock is not None:
             self.ctx.schedule(st.clock[1], self, key)
 
     def expired(self, state: TimerState, now: float) -> bool:
         if state.clock is not None:
+            return False
+        if state.cancels and state.cancels[-1] >= now - self.spec.params["within"]:
             return False
         return state.last is None or now >= state.last + (self.spec.suppress or 0.0)

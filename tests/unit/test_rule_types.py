@@ -396,3 +396,18 @@ def test_dedup_retention_follows_the_longest_rule_horizon_per_topic():
     assert retention["grid.reports"] >= 96 * H  # GRID-OVERDUE-RED, and the stored side of the fusion join
     # camera rules look back at most 2 h; fusion stores no camera event but suppresses for 24 h
     assert retention["camera.alerts"] == 24 * H
+
+
+def test_a_start_arriving_after_its_cancel_starts_no_clock(tmp_path):
+    ev = Events()
+    engine = deadline(tmp_path)
+    # the resolution (ts 30 min) is processed before the late report (ts 0): no overdue alert
+    alerts = run(engine, [ev(1800, stream="grid", report_id="R1", status="resolved"),
+                          ev(0, stream="grid", report_id="R1", status="reported"),
+                          ev(10, stream="grid", report_id="R2", status="reported")], until=5 * H)
+    assert fired(alerts) == [("D1", "R2", 3610)]
+    # a cancel with the same ts as the start cancels, whatever their processing order
+    engine = deadline(tmp_path)
+    alerts = run(engine, [ev(0, stream="grid", report_id="R3", status="resolved"),
+                          ev(0, stream="grid", report_id="R3", status="reported")], until=5 * H)
+    assert alerts == []
