@@ -20,6 +20,7 @@ Events later than that are still processed (counted in ``late``), out of order.
 from __future__ import annotations
 
 import heapq
+import math
 from typing import Any, Hashable, Iterable
 
 from pingan.streams.engine.engine import Engine
@@ -50,6 +51,10 @@ class Watermark:
     @property
     def largest(self) -> float:
         return max(self._max.values(), default=-INF)
+
+    def all_idle(self, now: float) -> bool:
+        """No partition delivered within ``idle_s``: nothing more is coming for now."""
+        return bool(self._max) and all(now - at > self.idle_s for at in self._active_at.values())
 
     def value(self, now: float) -> float:
         active = [p for p, at in self._active_at.items() if now - at <= self.idle_s]
@@ -128,11 +133,23 @@ class Timeline:
         return self._release(now)
 
     def _release(self, now: float) -> list[dict[str, Any]]:
-        frontier = max(self._released, self.watermark.value(now) - self.buffer.grace_s)
+        watermark = self.watermark.value(now)
         alerts: list[dict[str, Any]] = []
         engine = self.engine
-        for event in self.buffer.release_before(frontier):
-            alerts.extend(engine.process(event))
+        if self.watermark.all_idle(now):
+            # every partition is idle: nothing is on its way, so no grace is needed. Release all
+            # (time stops at the largest ts seen, exactly as at the end of a backtest input).
+            for event in self.buffer.drain():
+                alerts.extend(engine.process(event))
+            if watermark > engine.time:
+                alerts.extend(engine.advance_to(watermark))  # deadlines strictly before it fire
+            # every event with ts <= watermark has now met the rules
+            self._released = max(self._released, math.nextafter(watermark, INF))
+            return alerts
+        else:
+            frontier = max(self._released, watermark - self.buffer.grace_s)
+            for event in self.buffer.release_before(frontier):
+                alerts.extend(engine.process(event))
         if frontier > self._released:
             self._released = frontier
             alerts.extend(engine.advance_to(frontier))
