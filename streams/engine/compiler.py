@@ -62,6 +62,20 @@ def time_of_day(tz_name: str) -> Callable[[float], float]:
     return seconds_of_day
 
 
+def fixed_offset(tz_name: str) -> float | None:
+    """The zone's UTC offset in seconds if it has not changed since 1992 (sampled to 2100), else None.
+
+    Asia/Shanghai has been +08:00 without daylight saving since 1991, so its time of day is one
+    addition and one modulo, inlined in the generated code.
+    """
+    tz = ZoneInfo(tz_name)
+    offsets = {
+        datetime.fromtimestamp(ts, tz).utcoffset().total_seconds()
+        for ts in range(694224000, 4102444800, 86400 * 7)  # 1992-01-01 .. 2100-01-01, weekly
+    }
+    return offsets.pop() if len(offsets) == 1 else None
+
+
 def local_day(tz_name: str) -> Callable[[float], int]:
     """ts -> number of the local calendar day in ``tz_name`` (days since 1970-01-01 local)."""
     tz = ZoneInfo(tz_name)
@@ -77,6 +91,15 @@ def local_day(tz_name: str) -> Callable[[float], int]:
         return int((ts + offset) // 86400.0)
 
     return day
+
+
+_FIXED: dict[str, float | None] = {}
+
+
+def _fixed_offset(tz_name: str) -> float | None:
+    if tz_name not in _FIXED:
+        _FIXED[tz_name] = fixed_offset(tz_name)
+    return _FIXED[tz_name]
 
 
 class _Gen:
@@ -133,11 +156,15 @@ class _Gen:
             t = self.temp()
             return f"(({t} := {self.expr(node.operand, bound)}) is not None and {search}({t}) is not None)"
         if isinstance(node, TimeIn):
-            sod = self.slot(time_of_day(node.tz))
+            offset = _fixed_offset(node.tz)
+            if offset is not None:  # events before 1992 are outside the fixed-offset range
+                seconds = f"(e['ts'] + {offset!r}) % 86400.0 if e['ts'] >= 694224000 else {self.slot(time_of_day(node.tz))}(e['ts'])"
+            else:
+                seconds = f"{self.slot(time_of_day(node.tz))}(e['ts'])"
             t = self.temp()
             if node.start_s < node.end_s:
-                return f"({node.start_s} <= {sod}(e['ts']) < {node.end_s})"
-            return f"(({t} := {sod}(e['ts'])) >= {node.start_s} or {t} < {node.end_s})"
+                return f"({node.start_s} <= ({seconds}) < {node.end_s})"
+            return f"(({t} := ({seconds})) >= {node.start_s} or {t} < {node.end_s})"
         raise TypeError(f"cannot compile {type(node).__name__}")
 
     def compare(self, node: Compare, bound: dict[str, str]) -> str:

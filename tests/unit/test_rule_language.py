@@ -288,3 +288,10 @@ def test_rule_version_changes_with_the_text_and_with_macros(tmp_path):
     assert v_macro.rule("R1").version != v1
     assert v_status.rule("R1").version == v1  # promoting shadow -> enabled keeps the state
     assert v_status.rule("R1").status == "shadow"
+
+
+def test_time_of_day_outside_the_fixed_offset_range_uses_the_zone_rules():
+    # Shanghai had daylight saving in 1986-1991: 1990-07-01T14:30:00Z was 23:30 local (UTC+9)
+    check = cond('time_in("23:15", "23:45")')
+    assert check(ev(0, **{**FACE, "ts": "1990-07-01T14:30:00Z"}))
+    assert not check(ev(0, **{**FACE, "ts": "2026-07-01T14:30:00Z"}))  # 22:30 local today
