@@ -98,7 +98,14 @@ def parse_time(text: str) -> datetime:
 
 async def data_time_range(query: Query) -> macros.TimeRange:
     """Whole hours around the stored events (the range the demo's data covers)."""
-    rows = await query(DATA_RANGE_SQL + JSON_SETTINGS)
+    try:
+        rows = await query(DATA_RANGE_SQL + JSON_SETTINGS)
+    except PinganError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the backend's own error type
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PinganError(f"cannot read the stored events ({first}); is the schema migrated "
+                          "(`pingan db migrate`) and is this the demo's ClickHouse?") from None
     first, last = (rows[0].get("first"), rows[0].get("last")) if rows else (None, None)
     if not first or not last:
         raise PinganError("ClickHouse holds no events: run the demo (or give --from and --to)")

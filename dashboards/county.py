@@ -202,7 +202,7 @@ def build() -> db.Dashboard:
                             units={"损失(元)": "currencyCNY", "涉老占比": "percentunit"}))
         .with_panel(ch_table("各乡镇发案（零发案在前）", FRAUD_TOWNSHIPS_SQL, w=12, h=11,
                              units={"损失(元)": "currencyCNY"},
-                             color_fields={"案件": ((None, "green"), (1, "yellow"), (5, "red"))}))
+                             color_fields={"案件": ((None, "green"), (1, "transparent"))}))
         .with_panel(ch_timeseries("诈骗案件趋势（按类型）", FRAUD_TREND_SQL, w=12, h=6, bars=True, stacked=True))
         .with_row(row("政务服务"))
         .with_panel(ch_stat("政务服务", SERVICE_TOTALS_SQL, w=24, h=4,

@@ -130,7 +130,7 @@
         var column = data.columns[i];
         var td = el("td", typeof value === "number" ? "num" : null, fmt(value, unitOf(meta, column)));
         var bg = cellColor(meta, column, value);
-        if (bg) { td.style.background = bg; td.style.color = "#fff"; }
+        if (bg && bg !== "transparent") { td.style.background = bg; td.style.color = "#fff"; }
         tr.appendChild(td);
       });
       tbody.appendChild(tr);

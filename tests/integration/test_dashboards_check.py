@@ -38,9 +38,9 @@ REPO = Path(__file__).resolve().parents[2]
 _STORE: dict[str, Any] = {}
 
 
-def generate(events: int = EVENTS, days: int = DAYS, seed: int = 7) -> tuple[dict[str, list[dict]], list[dict]]:
+def generate(events: int, start: int, seconds: float, seed: int = 7) -> tuple[dict[str, list[dict]], list[dict]]:
     """Decoded events by table, and dead-letter rows, from the simulator."""
-    config = SimulationConfig(events=events, start=START, duration_s=days * 86400, seed=seed)
+    config = SimulationConfig(events=events, start=start, duration_s=seconds, seed=seed)
     decoder = Decoder(Pseudonymizer(KEY))
     by_table: dict[str, list[dict]] = {t: [] for t in TABLES.values()}
     dead: list[dict] = []
@@ -50,7 +50,7 @@ def generate(events: int = EVENTS, days: int = DAYS, seed: int = 7) -> tuple[dic
             event = decoder.decode(message.topic, raw)
         except InvalidEvent as exc:
             dead.append({"reason": str(exc), "details": [], "topic": message.topic, "partition": offset % 6,
-                         "offset": offset, "key_b64": None, "value_b64": "", "received_at": float(START + offset)})
+                         "offset": offset, "key_b64": None, "value_b64": "", "received_at": float(start + offset)})
             continue
         by_table[TABLES[event["stream"]]].append(event)
     return by_table, dead
@@ -66,11 +66,10 @@ def _alert(rule_id: str, severity: str, key: str, ts: float, event: dict, title:
     }
 
 
-def reference_alerts(by_table: dict[str, list[dict]]) -> list[dict]:
+def reference_alerts(by_table: dict[str, list[dict]], end: float) -> list[dict]:
     """A few reference rules in plain Python (only used when rules/ has no rule files)."""
     alerts: list[dict] = []
     grid = sorted(by_table["events_grid"], key=lambda e: e["ts"])
-    end = START + DAYS * 86400
     closed: dict[str, float] = {}
     for e in grid:
         if e.get("status") in ("resolved", "closed") and e.get("report_id"):
@@ -106,7 +105,7 @@ def reference_alerts(by_table: dict[str, list[dict]]) -> list[dict]:
     return alerts
 
 
-def engine_alerts(by_table: dict[str, list[dict]]) -> list[dict]:
+def engine_alerts(by_table: dict[str, list[dict]], end: float) -> list[dict]:
     """Alerts of the real rule engine over the events, when rules/ holds rule files."""
     rules = REPO / "rules"
     if not any(rules.glob("*.yaml")) and not any(rules.glob("*.yml")):
@@ -121,14 +120,14 @@ def engine_alerts(by_table: dict[str, list[dict]]) -> list[dict]:
     alerts: list[dict] = []
     for event in events:
         alerts += engine.process(event)
-    alerts += engine.advance_to(START + DAYS * 86400)
+    alerts += engine.advance_to(end)
     return alerts
 
 
-async def load(sink: Any) -> dict[str, int]:
+async def load(sink: Any, events: int = EVENTS, start: int = START, seconds: float = DAYS * 86400) -> dict[str, int]:
     """Write generated events, alerts and dead letters through the sink; returns row counts."""
-    by_table, dead = generate()
-    alerts = engine_alerts(by_table) or reference_alerts(by_table)
+    by_table, dead = generate(events, start, seconds)
+    alerts = engine_alerts(by_table, start + seconds) or reference_alerts(by_table, start + seconds)
     await sink.start()
     counts = {}
     for table, rows in [*by_table.items(), ("alerts", alerts), ("deadletters", dead)]:
