@@ -190,8 +190,8 @@ class Sink(ABC):
             if source is not None:
                 self._pending.setdefault(table, _Pending()).add((), source)
             return
-        backlog = self._pending_rows + self._inflight_rows
-        if backlog + len(rows) > self.max_backlog_rows and backlog > 0:
+        if not self.has_capacity(len(rows)):
+            backlog = self.backlog_rows
             raise BackpressureError(
                 f"ClickHouse sink backlog is {backlog} rows (max {self.max_backlog_rows}): "
                 f"stop consuming until the pending batches are written ({self.stats.last_error or 'writing'})"
@@ -207,6 +207,18 @@ class Sink(ABC):
     @property
     def backlog_rows(self) -> int:
         return self._pending_rows + self._inflight_rows
+
+    def has_capacity(self, rows: int = 0) -> bool:
+        """True when ``add()`` of ``rows`` more rows would not raise :class:`BackpressureError`."""
+        backlog = self.backlog_rows
+        return backlog == 0 or backlog + rows <= self.max_backlog_rows
+
+    async def wait_for_capacity(self, rows: int = 0, poll_s: float = 0.05) -> None:
+        """Wait (without consuming) until ``rows`` more rows fit; a running flush frees the backlog."""
+        while not self.has_capacity(rows):
+            if self._stopping:
+                raise UnavailableError("the ClickHouse sink is stopping")
+            await asyncio.sleep(poll_s)
 
     def should_flush(self) -> bool:
         if self._pending_rows >= self.batch_rows:

@@ -161,8 +161,13 @@ def test_backpressure_while_clickhouse_is_down_then_resume(make_sink):
             with pytest.raises(BackpressureError):
                 sink.add("events_camera", [camera(30)], source=("camera.alerts", 0, 30, 30))
             assert sink.backlog_rows == 30  # bounded: the refused row is not buffered
+            assert not sink.has_capacity(1)
+            waiting = asyncio.create_task(sink.wait_for_capacity(1))  # how a worker pauses consuming
+            await asyncio.sleep(0.1)
+            assert not waiting.done()
             sink.failures = 0  # ClickHouse is back
             assert await flushing == 20
+            await asyncio.wait_for(waiting, 5)  # capacity again
             assert await sink.flush() == 10
             sink.add("events_camera", [camera(30)], source=("camera.alerts", 0, 30, 30))
             await sink.flush()
