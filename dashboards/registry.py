@@ -68,7 +68,10 @@ def to_plain(model: Any) -> dict[str, Any]:
 
 
 def _number_panels(data: dict[str, Any]) -> None:
-    """Stable panel ids 1..n in layout order (rows included); drops the SDK's null options."""
+    """Stable panel ids 1..n in layout order (rows included); drops the SDK's null options; explicit
+    empty annotation and variable lists (the SDK leaves them out)."""
+    data.setdefault("annotations", {}).setdefault("list", [])
+    data.setdefault("templating", {}).setdefault("list", [])
     for index, panel in enumerate(data.get("panels", []), start=1):
         panel["id"] = index
         if panel.get("options") is None:

@@ -26,6 +26,8 @@ from pingan.schemas.decode import Decoder
 from pingan.schemas.privacy import Pseudonymizer
 from pingan.traffic.simulate import SimulationConfig, Simulator
 
+pytestmark = pytest.mark.slow
+
 KEY = "dashboards-test-key"
 DAYS = 5
 # The last DAYS days up to a whole hour: recent, because personal columns (household ids, victims'
