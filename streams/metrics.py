@@ -38,11 +38,13 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 log = logging.getLogger("pingan.metrics")
 
+#: The text exposition format, without ``charset`` (aiohttp adds it; it refuses one in content_type).
+CONTENT_TYPE = "text/plain; version=0.0.4"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 ROWS_BUCKETS = (1, 10, 50, 100, 500, 1_000, 5_000, 10_000, 50_000, 100_000)
 
@@ -181,7 +183,7 @@ class WorkerMetrics:
             if version is not None:
                 self.set_ruleset_version(version)
         try:
-            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+            return generate_latest(self.registry), CONTENT_TYPE
         finally:
             self._app = None
             self._runtime = None
@@ -316,22 +318,22 @@ def _ruleset_version(engine: Any) -> str | None:
 
 
 def rules_by_stream(engine: Any) -> dict[str, list[str]]:
-    """``stream -> [rule_id]`` of the rule set the engine runs (duck-typed, tolerant of its shape)."""
+    """``stream -> [rule_id]`` of the rules the engine evaluates (each rule once per stream)."""
     getter = getattr(engine, "rules_by_stream", None)
     if callable(getter):
         return {s: list(r) for s, r in getter().items()}
     ruleset = getattr(engine, "ruleset", None)
-    rules = getattr(ruleset, "rules", None) or getattr(engine, "rules", None) or ()
-    if isinstance(rules, dict):
-        rules = rules.values()
+    specs = getattr(ruleset, "active", None) or getattr(ruleset, "rules", None) or ()
     out: dict[str, list[str]] = {}
-    for rule in rules:
-        rule_id = getattr(rule, "id", None) or getattr(rule, "rule_id", None)
-        streams = getattr(rule, "streams", None)
-        if streams is None:
-            stream = getattr(rule, "stream", None)
-            streams = [stream] if stream else []
-        for stream in streams:
+    for spec in specs:
+        spec = getattr(spec, "spec", spec)  # a rule runtime wraps its spec
+        rule_id = getattr(spec, "id", None)
+        sides = getattr(spec, "sides", None)
+        if sides:
+            streams = {getattr(side, "stream", None) for side in sides.values()}
+        else:
+            streams = set(getattr(spec, "streams", None) or [getattr(spec, "stream", None)])
+        for stream in sorted(s for s in streams if s):
             out.setdefault(str(stream), []).append(str(rule_id))
     return out
 

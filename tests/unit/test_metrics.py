@@ -138,3 +138,20 @@ def test_own_registry_not_global():
     a.on_batch(messages("camera.alerts", 1), Output(events=1))
     assert b.value("pingan_messages_in_total", {"topic": "camera.alerts"}) is None
     assert REGISTRY.get_sample_value("pingan_messages_in_total", {"topic": "camera.alerts"}) is None
+
+
+def test_rule_evaluations_with_the_reference_rules():
+    """The real rule set: each rule counts the events of the streams it listens to."""
+    from pingan.config import REPO_ROOT
+    from pingan.streams.engine import Engine, load_ruleset
+
+    engine = Engine(load_ruleset(REPO_ROOT / "rules", pseudonym_key="unit-test-key"))
+    runtime = SimpleNamespace(processor=SimpleNamespace(engine=engine), sink=None)
+    m = WorkerMetrics(Settings())
+    m.on_batch(messages("grid.reports", 7), Output(events=6, dead_letters=[{}]))
+    samples = scrape(m, runtime=runtime)
+    evaluations = {dict(ls)["rule_id"]: v for (n, ls), v in samples.items() if n == "pingan_rule_evaluations_total"}
+    assert evaluations["GRID-RISK-HIGH"] == 6
+    assert evaluations["FUSION-RISK-INTRUSION"] == 6  # a join listens to grid and camera
+    assert "FRAUD-MAJOR" not in evaluations
+    assert samples[("pingan_ruleset_info", (("version", engine.ruleset.version),))] == 1
