@@ -360,3 +360,15 @@ def test_preview_page_inlines_everything():
     assert "<\\/script><b>x<\\/b>" in text  # embedded JSON cannot close its script element
     assert "src=" not in text.split("<body>", 1)[1].split("<script>", 1)[0]  # nothing loaded from elsewhere
     assert len(text) > 1_000_000 and "echarts" in text and "2026-11-29T00:00+08:00" in text
+
+
+def test_panels_tile_the_grid_without_overlap(dashboards):
+    for uid, data in dashboards.items():
+        cells: dict[tuple[int, int], str] = {}
+        for panel in data["panels"]:
+            g = panel["gridPos"]
+            assert 0 <= g["x"] and g["x"] + g["w"] <= 24 and g["h"] >= 1, (uid, panel["title"], g)
+            for x in range(g["x"], g["x"] + g["w"]):
+                for y in range(g["y"], g["y"] + g["h"]):
+                    assert (x, y) not in cells, f"{uid}: {panel['title']} overlaps {cells[(x, y)]}"
+                    cells[(x, y)] = panel["title"]
