@@ -68,6 +68,7 @@ class BrokerConfig:
     retention_hours: int = 24
     offsets_partitions: int = 10
     java: str = "java"
+    class_sharing: bool = True  # a CDS archive of the broker's classes (see pingan.localkafka_cds)
     extra_jvm_options: tuple[str, ...] = field(default_factory=tuple)
     #: ``key=value`` lines appended to the rendered server.properties (a later key wins), e.g. an
     #: extra SASL_SSL listener for the security test; the PLAINTEXT listener on ``port`` stays.
@@ -384,6 +385,10 @@ class LocalKafka:
 
     def _spawn(self, *, attach: bool) -> int:
         cfg = self.cfg
+        if cfg.class_sharing:
+            from pingan.localkafka_cds import jvm_options
+
+            cfg = replace(cfg, extra_jvm_options=(*cfg.extra_jvm_options, *jvm_options(cfg)))
         out = open(cfg.logs_dir / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
         try:
             self._proc = subprocess.Popen(  # noqa: S603 - our own fixed command line
@@ -420,11 +425,20 @@ class LocalKafka:
         if pid is None:
             self._clear_stale()
             return False
+        running = self.recorded()
         _signal(pid, signal.SIGTERM)
-        if not self._wait_gone(pid, timeout_s):
+        clean = self._wait_gone(pid, timeout_s)
+        if not clean:
             _signal(pid, signal.SIGKILL)
             self._wait_gone(pid, 10.0)
         self._clear_stale()
+        if self.cfg.class_sharing:
+            from pingan.localkafka_cds import adopt, dump_path
+
+            if clean:
+                adopt(running)
+            else:  # killed: a class dump may be cut short
+                dump_path(running).unlink(missing_ok=True)
         return True
 
     def _wait_gone(self, pid: int, timeout_s: float) -> bool:

@@ -104,6 +104,7 @@ def _download(version: str, cache_dir: Path, target: Path, *, quiet: bool) -> No
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
+        (cache_dir / version / "kafka.jsa").unlink(missing_ok=True)  # class archive of the old jars
         (cache_dir / version / ".complete").write_text(completion_marker(version, pom_digest()), encoding="utf-8")
     finally:
         if staging.exists():

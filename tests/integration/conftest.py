@@ -74,7 +74,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
     try:
         yield KafkaBroker(status.bootstrap, status.port, status.controller_port, status.version, data_dir, controller)
     finally:
-        controller.down(timeout_s=20)
+        controller.down(timeout_s=60)  # the first stop also writes the class-sharing archive
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory, kafka_broker):
     try:
         yield controller
     finally:
-        controller.down(timeout_s=20)
+        controller.down(timeout_s=60)  # the first stop also writes the class-sharing archive
 
 
 # ---------------------------------------------------------------------------- lifecycle

@@ -216,3 +216,25 @@ def test_fetch_without_maven_is_a_clear_error(tmp_path: Path, monkeypatch) -> No
     with pytest.raises(KafkaFetchError, match="Maven"):
         fetch("9.9.9", tmp_path)
     assert not (tmp_path / "9.9.9" / "libs").exists()
+
+
+# ---------------------------------------------------------------------------- class-data sharing
+
+
+def test_first_start_dumps_classes_then_later_starts_share_them(cfg: BrokerConfig) -> None:
+    from pingan.localkafka_cds import adopt, archive_path, dump_path, jvm_options
+
+    (cfg.cache_dir / cfg.version).mkdir(parents=True)
+    first = jvm_options(cfg)
+    assert first == [f"-XX:ArchiveClassesAtExit={dump_path(cfg)}"]
+    adopt(cfg)  # the broker wrote nothing (killed before exit): nothing adopted
+    assert not archive_path(cfg).exists()
+    dump_path(cfg).write_bytes(b"classes")  # what the JVM writes when it exits
+    assert jvm_options(cfg) == [f"-XX:SharedArchiveFile={archive_path(cfg)}"]
+    assert archive_path(cfg).read_bytes() == b"classes" and not dump_path(cfg).exists()
+    other = BrokerConfig(version=cfg.version, port=39092, data_dir=cfg.data_dir.parent / "other",
+                         cache_dir=cfg.cache_dir)
+    assert dump_path(other) != dump_path(cfg)
+    dump_path(other).write_bytes(b"newer")
+    adopt(other)  # an archive exists already: the extra dump is dropped
+    assert archive_path(cfg).read_bytes() == b"classes" and not dump_path(other).exists()
