@@ -2,7 +2,7 @@
 
 One line per alert::
 
-    2026-11-29 21:14:03+08:00 [严重] 楚雄市 鹿城镇  在逃人员人脸比中  CAM-WANTED  对象 WP***3f
+    2026-11-29 21:14:03+08:00 [严重] 楚雄市 鹿城镇  在逃人员比中：…，置信度0.95  CAM-WANTED  对象 WP***3f
 
 The time is the alert's event time in +08:00; the key is shown in clear only when it is not
 personal (division codes, camera, report, case, record and grid ids), masked otherwise
