@@ -65,6 +65,8 @@ class Processor:
         self._contract_topic = contract_topic
         self._pending: list[_Pending] = []
         self.counters: dict[str, int] = {}
+        #: (topic, partition) -> the last offset handed to this processor
+        self.last_offset: dict[tuple[str, int], int] = {}
 
     # -- the per-batch path ---------------------------------------------------------------
     def handle(self, messages: list[Message], now: float) -> Output:
@@ -95,6 +97,7 @@ class Processor:
             rows_by_table.setdefault(EVENT_TABLES[event["stream"]], []).append(event)
             pending.append(_Pending(msg.token, event["ts"]))
         partition = messages[0].partition
+        self.last_offset[(topic, partition)] = last
         source = (topic, partition, first, last)
         for table, rows in rows_by_table.items():
             self.sink.add(table, rows, source=source)
@@ -117,6 +120,12 @@ class Processor:
         if alerts:
             self.sink.add("alerts", alerts, source=None)
         return alerts
+
+    def touch(self, partitions: Iterable[tuple[str, int]], now: float) -> None:
+        """Partitions with messages still to consume are not idle, however long a batch takes."""
+        touch = self.timeline.watermark.touch
+        for topic, partition in partitions:
+            touch(partition_key(topic, partition), now)
 
     def assign(self, partitions: Iterable[tuple[str, int]], now: float) -> None:
         """Partitions assigned to this worker hold the watermark back until they deliver or go idle."""

@@ -43,6 +43,7 @@ class Runtime:
         self.settings = settings
         self.metrics = metrics
         self.topics: dict[str, Any] = {}
+        self.input_topics = frozenset(settings.topics.inputs().values())
         self._flush_lock = asyncio.Lock()
         self._restored = False
         self._rules_signature: tuple | None = None
@@ -69,7 +70,9 @@ class Runtime:
 
     async def handle(self, messages: list[Message]) -> None:
         self.restore()
-        out = self.processor.handle(messages, time.time())
+        now = time.time()
+        self.processor.touch(self.lagging_partitions(), now)
+        out = self.processor.handle(messages, now)
         if self.metrics is not None:
             self.metrics.on_batch(messages, out)
         await self.publish(out.alerts, out.dead_letters)
@@ -81,12 +84,28 @@ class Runtime:
         if not self.started:
             return
         self.restore()
-        alerts = self.processor.release(time.time())
+        now = time.time()
+        self.processor.touch(self.lagging_partitions(), now)
+        alerts = self.processor.release(now)
         if self.metrics is not None and alerts:
             self.metrics.on_alerts(alerts)
         await self.publish(alerts, [])
         if self.processor.pending_count() or self.sink.should_flush():
             await self.flush()
+
+    def lagging_partitions(self) -> list[tuple[str, int]]:
+        """Assigned input partitions whose highwater is beyond the last offset processed."""
+        consumer = self.app.consumer
+        inputs = self.input_topics
+        last = self.processor.last_offset
+        out = []
+        for tp in consumer.assignment():
+            if tp.topic not in inputs:
+                continue
+            highwater = consumer.highwater(tp)
+            if highwater is None or highwater > last.get((tp.topic, tp.partition), -1) + 1:
+                out.append((tp.topic, tp.partition))
+        return out
 
     async def publish(self, alerts: list[dict[str, Any]], dead_letters: list[dict[str, Any]]) -> None:
         if dead_letters:

@@ -43,6 +43,11 @@ class Watermark:
         self._active_at.pop(partition, None)
         self._max.pop(partition, None)
 
+    def touch(self, partition: Hashable, now: float) -> None:
+        """The partition has messages on their way (consumer lag): it is not idle."""
+        if partition in self._active_at:
+            self._active_at[partition] = now
+
     def observe(self, partition: Hashable, ts: float, now: float) -> None:
         if ts > self._max.get(partition, -INF):
             self._max[partition] = ts
