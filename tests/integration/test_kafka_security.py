@@ -293,3 +293,98 @@ def test_host_name_is_verified(secure_broker):
     # the refusal is the host-name check: without it the same handshake passes
     unchecked = ssl_context(secure_broker.kafka(ssl_check_hostname=False))
     handshake("kafka.pingan.example", unchecked)
+
+
+# -- the worker itself over SASL_SSL ---------------------------------------------------------------
+def test_worker_runs_over_sasl_ssl(secure_broker, tmp_path):
+    """A real `pingan worker` (Faust) configured for SASL_SSL consumes, and /health shows it."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from kafka.admin import NewTopic
+
+    from pingan.config import REPO_ROOT, Topics
+    from pingan.kafka_client import make_admin, make_producer
+    from pingan.localkafka import free_port
+
+    suffix = uuid.uuid4().hex[:8]
+    topics = Topics(**{name: f"{getattr(Topics(), name)}.{suffix}"
+                       for name in ("camera", "grid", "fraud", "service", "alerts", "deadletter")})
+    settings = secure_broker.settings()
+    admin = make_admin(settings)
+    try:
+        admin.create_topics([NewTopic(t, 2, 1) for t in (*topics.inputs().values(), topics.alerts, topics.deadletter)])
+    finally:
+        admin.close()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINGAN_")}
+    env.update({
+        "PINGAN_KAFKA__BOOTSTRAP": secure_broker.host_port,
+        "PINGAN_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+        "PINGAN_KAFKA__SASL_USERNAME": USER,
+        "PINGAN_KAFKA__SASL_PASSWORD": PASSWORD,
+        "PINGAN_KAFKA__SSL_CAFILE": str(secure_broker.certs["ca"]),
+        "PINGAN_CLICKHOUSE__URL": f"chdb://{tmp_path / 'chdb'}",
+        "PINGAN_WORKER__APP_ID": f"sec-{suffix}",
+        "PINGAN_WORKER__WEB_PORT": str(port),
+        "PINGAN_WORKER__DATA_DIR": str(tmp_path / "faust"),
+        "PINGAN_WORKER__RULES_DIR": str(REPO_ROOT / "rules"),
+        "PINGAN_TOPICS__INPUT_PARTITIONS": "2",
+        "PINGAN_TOPICS__OUTPUT_PARTITIONS": "2",
+        **{f"PINGAN_TOPICS__{name.upper()}": getattr(topics, name)
+           for name in ("camera", "grid", "fraud", "service", "alerts", "deadletter")},
+    })
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "pingan.cli.main", "worker"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=str(REPO_ROOT))
+
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=15) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    try:
+        deadline = time.monotonic() + 120
+        health: dict = {}
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            try:
+                status, body = get("/health")
+                health = json.loads(body)
+                if status == 200 and health.get("started"):
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.5)
+        assert health.get("ok") and health["kafka"]["security_protocol"] == "SASL_SSL", health
+        producer = make_producer(settings)
+        for i in range(20):
+            event = {"event_id": f"s{i}", "ts": f"2026-11-29T10:{i:02d}:00+08:00", "case_id": f"FC-532301-s-{i:04d}",
+                     "status": "reported", "fraud_type": "telecom", "county_code": "532301",
+                     "township_code": "532301101", "loss_yuan": 200000.0, "channel": "phone"}
+            producer.send(topics.fraud, key=event["event_id"].encode(), value=json.dumps(event).encode())
+        producer.flush(timeout=30)
+        producer.close()
+        consumed = 0.0
+        while time.monotonic() < deadline and consumed < 20:
+            _, text = get("/metrics")
+            consumed = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                           if line.startswith("pingan_messages_in_total{"))
+            time.sleep(0.5)
+        assert consumed == 20
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
