@@ -134,19 +134,20 @@ class QuietLibraries(logging.Filter):
 def worker_logging_config(settings: Any, loglevel: str = "warning") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for ``faust.Worker(logging_config=…)``: our formatter on stderr.
 
-    Faust's own loggers use ``loglevel`` (the worker's ``--loglevel``); Pingan's use
-    ``settings.log_level``.
+    Faust's own loggers (and the Kafka client's) use ``loglevel`` (the worker's ``--loglevel``);
+    Pingan's use ``settings.log_level`` through a handler of their own, because Faust sets the
+    level of the root logger's first handler to ``loglevel`` when it starts.
     """
     level, _ = _levels(settings)
     log_format = getattr(settings, "log_format", "text")
+    handler = {"class": "logging.StreamHandler", "formatter": "pingan", "stream": "ext://sys.stderr"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"pingan": {"()": JsonFormatter if log_format == "json" else TextFormatter}},
-        "handlers": {HANDLER_NAME: {"class": "logging.StreamHandler", "formatter": "pingan",
-                                    "stream": "ext://sys.stderr"}},
+        "handlers": {HANDLER_NAME: dict(handler), f"{HANDLER_NAME}-app": dict(handler)},
         "root": {"level": loglevel.upper(), "handlers": [HANDLER_NAME]},
-        "loggers": {"pingan": {"level": level, "propagate": True},
+        "loggers": {"pingan": {"level": level, "handlers": [f"{HANDLER_NAME}-app"], "propagate": False},
                     # the worker keeps its Kafka client's warnings (the CLI hushes them)
                     **{name: {"level": loglevel.upper()} for name in QUIET_LIBRARIES}},
     }

@@ -253,8 +253,9 @@ def test_scrape_shows_every_metric_moving(worker, tmp_path):
     lines = [json.loads(line) for line in worker.log.read_text(encoding="utf-8").splitlines()
              if line.startswith("{")]
     invalid_logs = [d for d in lines if d.get("message") == "invalid message"]
-    if invalid_logs:  # logged at INFO by the processor
-        assert {"topic", "partition", "offset"} <= set(invalid_logs[0])
+    assert len(invalid_logs) == len(INVALID)  # logged at INFO by the processor, one per message
+    assert {d["topic"] for d in invalid_logs} == {topics.camera, topics.grid}
+    assert all(isinstance(d["partition"], int) and isinstance(d["offset"], int) and d["reason"] for d in invalid_logs)
 
 
 def test_alerts_tail_shows_published_alerts(worker):

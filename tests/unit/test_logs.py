@@ -14,13 +14,14 @@ from pingan.logs import HANDLER_NAME, JsonFormatter, setup_logging, worker_loggi
 
 @pytest.fixture()
 def restore_root():
-    root = logging.getLogger()
+    root, pingan = logging.getLogger(), logging.getLogger("pingan")
     handlers, level = list(root.handlers), root.level
-    pingan_level = logging.getLogger("pingan").level
+    pingan_state = (list(pingan.handlers), pingan.level, pingan.propagate)
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-    logging.getLogger("pingan").setLevel(pingan_level)
+    pingan.handlers[:], level_, pingan.propagate = pingan_state[0], pingan_state[1], pingan_state[2]
+    pingan.setLevel(level_)
 
 
 def test_json_lines_carry_rule_topic_partition_offset(restore_root):
@@ -83,3 +84,7 @@ def test_worker_logging_config_uses_our_formatter(restore_root):
     assert isinstance(handler.formatter, JsonFormatter)
     assert logging.getLogger("pingan").level == logging.DEBUG
     assert logging.getLogger().level == logging.WARNING
+    # Faust lowers the root's first handler to its --loglevel; Pingan's records have their own handler
+    handler.setLevel(logging.WARNING)
+    app_handler = logging.getLogger("pingan").handlers[0]
+    assert isinstance(app_handler.formatter, JsonFormatter) and app_handler.level == logging.NOTSET
