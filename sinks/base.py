@@ -26,6 +26,7 @@ import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+import concurrent.futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -58,6 +59,16 @@ class _Pending:
 
     def range_text(self) -> str:
         return ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.ranges.items())) or "-"
+
+
+@dataclass
+class _Chunk:
+    """One batch of one table, cut from the buffer; its encoding may already run in the background."""
+
+    table: str
+    rows: list[dict[str, Any]]
+    ranges: str
+    encoded: concurrent.futures.Future | None = None  # -> (payload, token)
 
 
 def dedup_token(table: str, ranges: str, payload: bytes, rows: int) -> str:
@@ -107,7 +118,8 @@ class Sink(ABC):
         self.migrate_on_start = migrate_on_start
         self.stats = SinkStats()
         self._clock = clock
-        self._pending: dict[str, _Pending] = {}
+        self._tails: dict[str, _Pending] = {}  # rows not yet cut into a batch, per table
+        self._chunks: list[_Chunk] = []  # full batches, in write order (encoding started early)
         self._pending_rows = 0
         self._inflight_rows = 0
         self._last_flush = clock()
@@ -187,8 +199,6 @@ class Sink(ABC):
         if table not in COLUMN_SPECS:
             raise ConfigError(f"unknown table {table!r}; writable tables: {', '.join(COLUMN_SPECS)}")
         if not rows:
-            if source is not None:
-                self._pending.setdefault(table, _Pending()).add((), source)
             return
         if not self.has_capacity(len(rows)):
             backlog = self.backlog_rows
@@ -196,9 +206,22 @@ class Sink(ABC):
                 f"ClickHouse sink backlog is {backlog} rows (max {self.max_backlog_rows}): "
                 f"stop consuming until the pending batches are written ({self.stats.last_error or 'writing'})"
             )
-        self._pending.setdefault(table, _Pending()).add(rows, source)
+        tail = self._tails.setdefault(table, _Pending())
+        tail.add(rows, source)
         self._pending_rows += len(rows)
         self.stats.rows_added += len(rows)
+        while len(tail.rows) >= self.batch_rows:
+            self._chunks.append(self._cut(table, tail, self.batch_rows))
+
+    def _cut(self, table: str, tail: _Pending, size: int) -> _Chunk:
+        """Cut the first ``size`` rows of ``tail`` into a batch and start encoding it meanwhile."""
+        chunk = _Chunk(table, tail.rows[:size], tail.range_text())
+        del tail.rows[:size]
+        if not tail.rows:
+            tail.ranges.clear()
+        if self._encoder is not None:
+            chunk.encoded = self._encoder.submit(self._encode, table, chunk.rows, chunk.ranges)
+        return chunk
 
     @property
     def pending_rows(self) -> int:
@@ -230,55 +253,37 @@ class Sink(ABC):
         if self._executor is None or self._flush_lock is None:
             raise UnavailableError("the ClickHouse sink is not started")
         async with self._flush_lock:
-            pending, self._pending = self._pending, {}
-            taken = sum(len(p.rows) for p in pending.values())
+            for table, tail in self._tails.items():
+                while tail.rows:
+                    self._chunks.append(self._cut(table, tail, self.batch_rows))
+            chunks, self._chunks = self._chunks, []
+            taken = sum(len(c.rows) for c in chunks)
             self._pending_rows -= taken
             self._inflight_rows += taken
-            chunks = [
-                (table, batch.rows[start : start + self.batch_rows], batch.range_text())
-                for table, batch in pending.items()
-                for start in range(0, len(batch.rows), self.batch_rows)
-            ]
             written = 0
-            loop = asyncio.get_running_loop()
-            encoding = None
+            done = 0
             try:
-                # pipeline: encode chunk i+1 on the encoder thread while chunk i is written
-                # (chDB and the HTTP client release the GIL while they work)
-                for i, (table, rows, ranges) in enumerate(chunks):
-                    if encoding is None:
-                        encoding = loop.run_in_executor(self._encoder, self._encode, table, rows, ranges)
-                    payload, token = await encoding
-                    encoding = None
-                    if i + 1 < len(chunks):
-                        encoding = loop.run_in_executor(self._encoder, self._encode, *chunks[i + 1])
-                    await self._write_with_retry(table, len(rows), payload, token)
-                    written += len(rows)
-                    self._inflight_rows -= len(rows)
+                for i, chunk in enumerate(chunks):
+                    # batches cut by add() are already encoding; start the next one while this one
+                    # is written (chDB and the HTTP client release the GIL)
+                    for ahead in chunks[i : i + 2]:
+                        if ahead.encoded is None:
+                            ahead.encoded = self._encoder.submit(self._encode, ahead.table, ahead.rows, ahead.ranges)
+                    payload, token = await asyncio.wrap_future(chunk.encoded)
+                    await self._write_with_retry(chunk.table, len(chunk.rows), payload, token)
+                    chunk.encoded = None  # the bytes are no longer needed
+                    done = i + 1
+                    written += len(chunk.rows)
+                    self._inflight_rows -= len(chunk.rows)
             except BaseException:
-                if encoding is not None:
-                    encoding.cancel()
-                self._requeue(pending, written)
+                left = chunks[done:]  # back in front of the buffer, encoded bytes kept
+                self._chunks[:0] = left
+                back = sum(len(c.rows) for c in left)
+                self._pending_rows += back
+                self._inflight_rows -= back
                 raise
             self._last_flush = self._clock()
             return written
-
-    def _requeue(self, pending: dict[str, _Pending], written: int) -> None:
-        """Put the rows a stopped flush did not write back in front of the buffer."""
-        skip = written
-        merged: dict[str, _Pending] = {}
-        for table, batch in pending.items():
-            left = batch.rows[skip:] if skip < len(batch.rows) else []
-            skip = max(0, skip - len(batch.rows))
-            if left:
-                merged[table] = _Pending(left, dict(batch.ranges))
-        for table, batch in self._pending.items():
-            merged.setdefault(table, _Pending()).add(batch.rows, None)
-            merged[table].ranges.update(batch.ranges)
-        back = sum(len(p.rows) for p in merged.values()) - self._pending_rows
-        self._pending = merged
-        self._pending_rows += back
-        self._inflight_rows = 0
 
     async def _write_with_retry(self, table: str, rows: int, payload: bytes, token: str) -> None:
         delay = self.retry_initial_s
