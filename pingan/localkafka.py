@@ -317,7 +317,8 @@ class LocalKafka:
             except UnavailableError as exc:
                 tail = self.log_tail()
                 self.down(timeout_s=10)
-                raise BrokerError(f"{exc}; last log line: {tail}" if tail else str(exc)) from None
+                detail = f": {tail}" if tail else ""
+                raise BrokerError(f"{exc}{detail} (logs in {cfg.logs_dir})") from None
         if topics is not None:
             self.ensure_topics(topics, bootstrap=cfg.bootstrap)
         assert cfg.controller_port is not None
@@ -457,15 +458,17 @@ class LocalKafka:
 
     def log_tail(self) -> str:
         """The last meaningful line of the broker's logs (for error messages)."""
+        last = ""
         for name in ("stdout.log", "server.log"):
             try:
                 lines = (self.cfg.logs_dir / name).read_text(encoding="utf-8", errors="replace").splitlines()
             except OSError:
                 continue
             for line in reversed(lines):
-                if "ERROR" in line or "Exception" in line or "Error:" in line:
+                if "ERROR" in line or "Exception" in line or "Error" in line:
                     return line.strip()[:300]
-        return ""
+            last = last or next((ln.strip()[:300] for ln in reversed(lines) if ln.strip()), "")
+        return last
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from pingan.config import Topics, load_settings
-from pingan.localkafka import BrokerConfig, LocalKafka, PortInUseError, free_port, process_cmdline
+from pingan.localkafka import (
+    BrokerConfig,
+    BrokerError,
+    LocalKafka,
+    PortInUseError,
+    free_port,
+    port_in_use,
+    process_cmdline,
+)
 from pingan.localkafka_topics import admin_client, partition_counts, topic_plan
 
 pytestmark = pytest.mark.integration
@@ -86,6 +94,17 @@ def test_busy_port_through_the_cli_is_one_line_and_nonzero(tmp_path: Path) -> No
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert f"port {port} on 127.0.0.1 is already in use" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_broker_that_dies_at_start_is_a_clear_error(kafka_broker, tmp_path: Path) -> None:
+    port, controller_port = _ports()
+    doomed = LocalKafka(BrokerConfig(version=kafka_broker.version, port=port, controller_port=controller_port,
+                                     data_dir=tmp_path / "doomed", heap="1k"))  # the JVM refuses this heap
+    with pytest.raises(BrokerError, match=r"exited before .* answered: .*initialization of VM") as err:
+        doomed.up(timeout_s=60, attach=True)
+    assert "\n" not in str(err.value)
+    assert doomed.running_pid() is None and not doomed.cfg.pid_file.exists()
+    assert not port_in_use(port)
 
 
 @pytest.mark.slow  # starts its own JVM
