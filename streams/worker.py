@@ -29,6 +29,10 @@ def run_worker(settings: Settings, loglevel: str = "warning") -> int:
     from pingan.streams.app import create_app
 
     check_broker(settings.kafka.bootstrap)
+    if settings.kafka.security_protocol != "PLAINTEXT":
+        from pingan.kafka_security import probe_broker
+
+        probe_broker(settings.kafka)  # refused credentials or an untrusted certificate: one line, now
     app = create_app(settings)  # a bad rule set or URL raises here, before anything starts
     from pingan.logs import worker_logging_config
 

@@ -388,3 +388,22 @@ def test_worker_runs_over_sasl_ssl(secure_broker, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_worker_with_wrong_password_stops_with_one_line(secure_broker, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINGAN_")}
+    env.update({"PINGAN_KAFKA__BOOTSTRAP": secure_broker.host_port, "PINGAN_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+                "PINGAN_KAFKA__SASL_USERNAME": USER, "PINGAN_KAFKA__SASL_PASSWORD": "wrong-password",
+                "PINGAN_KAFKA__SSL_CAFILE": str(secure_broker.certs["ca"]),
+                "PINGAN_CLICKHOUSE__URL": f"chdb://{tmp_path / 'chdb'}"})
+    proc = subprocess.run([sys.executable, "-m", "pingan.cli.main", "worker"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("pingan: error: ") and f"refused the credentials of user '{USER}'" in lines[0]
+    assert "wrong-password" not in proc.stderr + proc.stdout
