@@ -102,8 +102,13 @@ def _download(version: str, cache_dir: Path, target: Path, *, quiet: bool) -> No
         if not (staging / BROKER_JAR.format(version=version)).is_file():
             raise KafkaFetchError(f"Maven finished but {BROKER_JAR.format(version=version)} is missing in {staging}")
         if target.exists():
-            shutil.rmtree(target)
+            # A broker may be running from these jars (it opens them lazily): move them aside, and
+            # delete such folders only once they are a day old.
+            target.rename(cache_dir / version / f"libs.replaced-{time.time_ns()}")
         staging.rename(target)
+        for old in (cache_dir / version).glob("libs.replaced-*"):
+            if time.time() - old.stat().st_mtime > 24 * 3600:
+                shutil.rmtree(old, ignore_errors=True)
         (cache_dir / version / "kafka.jsa").unlink(missing_ok=True)  # class archive of the old jars
         (cache_dir / version / ".complete").write_text(completion_marker(version, pom_digest()), encoding="utf-8")
     finally:
