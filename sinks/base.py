@@ -8,10 +8,14 @@ Delivery is at-least-once, so every write is keyed to be harmless when repeated:
 - the raw tables are keyed by id (ReplacingMergeTree) and every figure de-duplicates by id at query
   time, so the same event written again from a new offset never counts twice.
 
-``flush()`` returns only when every batch pending at the call has been written: the worker commits
-its offsets after that. A failing write is retried with capped exponential backoff until it succeeds
-or ``stop()`` is called; meanwhile ``add()`` keeps buffering up to ``max_backlog_rows`` and then raises
-:class:`BackpressureError`, so the worker stops consuming with bounded memory and loses nothing.
+Write-behind: as soon as a table's buffer holds ``batch_rows`` rows, a batch is cut, encoded on an
+encoder thread and written on the sink thread, in order, while the caller keeps adding (chDB and the
+HTTP client release the GIL while they work, so writing overlaps the caller's Python work).
+``flush()`` cuts what is left and returns only when every row added before the call is written:
+the worker commits its offsets after that. A failing write is retried with capped exponential
+backoff until it succeeds or ``stop()`` is called; meanwhile ``add()`` keeps buffering up to
+``max_backlog_rows`` and then raises :class:`BackpressureError` (``wait_for_capacity()`` lets the
+worker pause instead), so the worker stops consuming with bounded memory and loses nothing.
 
 Backends implement four methods that run on the sink's own thread: ``_open``, ``_close``,
 ``_execute(sql, params) -> rows`` and ``_insert(table, payload, token)``.
@@ -23,6 +27,7 @@ import asyncio
 import hashlib
 import logging
 import re
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -68,6 +73,7 @@ class _Chunk:
     table: str
     rows: list[dict[str, Any]]
     ranges: str
+    seq: int
     encoded: concurrent.futures.Future | None = None  # -> (payload, token)
 
 
@@ -119,9 +125,14 @@ class Sink(ABC):
         self.stats = SinkStats()
         self._clock = clock
         self._tails: dict[str, _Pending] = {}  # rows not yet cut into a batch, per table
-        self._chunks: list[_Chunk] = []  # full batches, in write order (encoding started early)
-        self._pending_rows = 0
-        self._inflight_rows = 0
+        self._pending_rows = 0  # rows in _tails
+        self._queued_rows = 0  # rows in batches handed to the sink thread, not yet written
+        self._seq = 0  # number of batches cut
+        self._writes: list[concurrent.futures.Future] = []  # batch writes not known to have succeeded
+        self._unflushed_rows = 0  # rows added since the last completed flush
+        self._unstarted: list[_Chunk] = []  # batches cut before start()
+        self._lock = threading.Lock()  # counters shared with the sink thread
+        self._wake = threading.Event()  # interrupts a retry's backoff on stop()
         self._last_flush = clock()
         self._executor: ThreadPoolExecutor | None = None  # the one thread that talks to ClickHouse
         self._encoder: ThreadPoolExecutor | None = None  # encodes the next batch meanwhile (no I/O)
@@ -151,6 +162,7 @@ class Sink(ABC):
         self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pingan-sink-encode")
         self._flush_lock = asyncio.Lock()
         self._stopping = False
+        self._wake.clear()
         try:
             await self._call(self._open)
             if self.migrate_on_start:
@@ -165,11 +177,9 @@ class Sink(ABC):
     async def stop(self) -> None:
         """Stop retrying, close the client and the thread. Unwritten rows stay uncommitted upstream."""
         self._stopping = True
+        self._wake.set()
         if self._executor is None:
             return
-        if self._flush_lock is not None:
-            async with self._flush_lock:
-                pass
         await self._call(self._close_quietly)
         self._shutdown_threads()
         self._started = False
@@ -209,27 +219,39 @@ class Sink(ABC):
         tail = self._tails.setdefault(table, _Pending())
         tail.add(rows, source)
         self._pending_rows += len(rows)
+        self._unflushed_rows += len(rows)
         self.stats.rows_added += len(rows)
         while len(tail.rows) >= self.batch_rows:
-            self._chunks.append(self._cut(table, tail, self.batch_rows))
+            self._cut(table, tail, self.batch_rows)
 
-    def _cut(self, table: str, tail: _Pending, size: int) -> _Chunk:
-        """Cut the first ``size`` rows of ``tail`` into a batch and start encoding it meanwhile."""
-        chunk = _Chunk(table, tail.rows[:size], tail.range_text())
+    def _cut(self, table: str, tail: _Pending, size: int) -> None:
+        """Cut the first ``size`` rows of ``tail`` into a batch: encode it on the encoder thread and
+        queue its write on the sink thread (writes run in cut order)."""
+        self._seq += 1
+        chunk = _Chunk(table, tail.rows[:size], tail.range_text(), self._seq)
         del tail.rows[:size]
         if not tail.rows:
             tail.ranges.clear()
-        if self._encoder is not None:
-            chunk.encoded = self._encoder.submit(self._encode, table, chunk.rows, chunk.ranges)
-        return chunk
+        rows = len(chunk.rows)
+        with self._lock:
+            self._pending_rows -= rows
+            self._queued_rows += rows
+        if self._executor is None or self._encoder is None:
+            self._unstarted.append(chunk)  # written once start() has opened the client
+            return
+        chunk.encoded = self._encoder.submit(self._encode, table, chunk.rows, chunk.ranges)
+        self._writes = [f for f in self._writes if not f.done() or f.exception() is not None]
+        self._writes.append(self._executor.submit(self._write_blocking, chunk))
 
     @property
     def pending_rows(self) -> int:
+        """Rows buffered but not yet cut into a batch."""
         return self._pending_rows
 
     @property
     def backlog_rows(self) -> int:
-        return self._pending_rows + self._inflight_rows
+        """Rows added and not yet written (buffered or in batches waiting for the writer)."""
+        return self._pending_rows + self._queued_rows
 
     def has_capacity(self, rows: int = 0) -> bool:
         """True when ``add()`` of ``rows`` more rows would not raise :class:`BackpressureError`."""
@@ -237,75 +259,78 @@ class Sink(ABC):
         return backlog == 0 or backlog + rows <= self.max_backlog_rows
 
     async def wait_for_capacity(self, rows: int = 0, poll_s: float = 0.05) -> None:
-        """Wait (without consuming) until ``rows`` more rows fit; a running flush frees the backlog."""
+        """Wait (without consuming) until ``rows`` more rows fit; the writer frees the backlog."""
         while not self.has_capacity(rows):
             if self._stopping:
                 raise UnavailableError("the ClickHouse sink is stopping")
             await asyncio.sleep(poll_s)
 
     def should_flush(self) -> bool:
-        if self._pending_rows >= self.batch_rows:
+        """Time to flush (and commit): rows added since the last flush, and the interval elapsed or
+        half the backlog limit reached. Full batches are written without waiting for a flush."""
+        if self._unflushed_rows == 0:
+            return False
+        if self._unflushed_rows >= max(self.batch_rows, self.max_backlog_rows // 2):
             return True
-        return self._pending_rows > 0 and self._clock() - self._last_flush >= self.flush_interval_s
+        return self._clock() - self._last_flush >= self.flush_interval_s
 
     async def flush(self) -> int:
-        """Write every batch pending now; retry failures until written. Returns rows written."""
+        """Write every row added so far; retry failures until written (or ``stop()``).
+
+        Returns how many rows were still unwritten at the call."""
         if self._executor is None or self._flush_lock is None:
             raise UnavailableError("the ClickHouse sink is not started")
+        if self._stopping:
+            raise UnavailableError("the ClickHouse sink is stopping")
         async with self._flush_lock:
+            unstarted, self._unstarted = self._unstarted, []
+            for chunk in unstarted:
+                chunk.encoded = self._encoder.submit(self._encode, chunk.table, chunk.rows, chunk.ranges)
+                self._writes.append(self._executor.submit(self._write_blocking, chunk))
             for table, tail in self._tails.items():
                 while tail.rows:
-                    self._chunks.append(self._cut(table, tail, self.batch_rows))
-            chunks, self._chunks = self._chunks, []
-            taken = sum(len(c.rows) for c in chunks)
-            self._pending_rows -= taken
-            self._inflight_rows += taken
-            written = 0
-            done = 0
-            try:
-                for i, chunk in enumerate(chunks):
-                    # batches cut by add() are already encoding; start the next one while this one
-                    # is written (chDB and the HTTP client release the GIL)
-                    for ahead in chunks[i : i + 2]:
-                        if ahead.encoded is None:
-                            ahead.encoded = self._encoder.submit(self._encode, ahead.table, ahead.rows, ahead.ranges)
-                    payload, token = await asyncio.wrap_future(chunk.encoded)
-                    await self._write_with_retry(chunk.table, len(chunk.rows), payload, token)
-                    chunk.encoded = None  # the bytes are no longer needed
-                    done = i + 1
-                    written += len(chunk.rows)
-                    self._inflight_rows -= len(chunk.rows)
-            except BaseException:
-                left = chunks[done:]  # back in front of the buffer, encoded bytes kept
-                self._chunks[:0] = left
-                back = sum(len(c.rows) for c in left)
-                self._pending_rows += back
-                self._inflight_rows -= back
-                raise
+                    self._cut(table, tail, self.batch_rows)
+            unwritten = self._queued_rows
+            covered = self._unflushed_rows
+            writes = list(self._writes)
+            if writes:
+                # all must finish (they run in order); the first failure is raised
+                await asyncio.gather(*(asyncio.wrap_future(f) for f in writes))
+                self._writes = [f for f in self._writes if f not in writes]
+            self._unflushed_rows -= covered
             self._last_flush = self._clock()
-            return written
+            return unwritten
 
-    async def _write_with_retry(self, table: str, rows: int, payload: bytes, token: str) -> None:
+    def _write_blocking(self, chunk: _Chunk) -> int:
+        """On the sink thread: write one batch, retrying with capped backoff until it is written or
+        the sink stops (then the rows stay in the backlog: their offsets are never committed)."""
+        assert chunk.encoded is not None
+        payload, token = chunk.encoded.result()
+        rows = len(chunk.rows)
         delay = self.retry_initial_s
         while True:
             try:
-                await self._call(self._insert, table, payload, token)
+                self._insert(chunk.table, payload, token)
             except Exception as exc:  # noqa: BLE001 - every write failure is retried
-                self.stats.write_errors += 1
-                self.stats.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+                with self._lock:
+                    self.stats.write_errors += 1
+                    self.stats.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
                 if self._stopping:
                     raise UnavailableError(
                         f"ClickHouse sink stopped with {self.backlog_rows} rows unwritten "
                         f"(last error: {self.stats.last_error})"
                     ) from None
                 log.warning("writing %d rows to %s failed (%s); retrying in %.2fs",
-                            rows, table, self.stats.last_error, delay)
-                await asyncio.sleep(delay)
+                            rows, chunk.table, self.stats.last_error, delay)
+                self._wake.wait(delay)
                 delay = min(delay * 2, self.retry_max_s)
                 continue
-            self.stats.rows_written += rows
-            self.stats.batches_written += 1
-            return
+            with self._lock:
+                self._queued_rows -= rows
+                self.stats.rows_written += rows
+                self.stats.batches_written += 1
+            chunk.encoded = None  # the bytes are no longer needed
+            return rows
 
     @staticmethod
     def _encode(table: str, rows: list[dict[str, Any]], ranges: str) -> tuple[bytes, str]:

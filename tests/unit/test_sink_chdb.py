@@ -43,9 +43,9 @@ def count(sink, final: bool = False) -> int:
     return sink.query_sync(f"SELECT count() AS n FROM events_camera{' FINAL' if final else ''}")[0]["n"]
 
 
-def test_flushes_on_size_and_interval(make_sink):
+def test_writes_full_batches_at_once_and_flushes_on_interval(make_sink):
     now = [0.0]
-    sink = make_sink(batch_rows=10, flush_interval_s=2.0, clock=lambda: now[0])
+    sink = make_sink(batch_rows=10, flush_interval_s=2.0, max_backlog_rows=40, clock=lambda: now[0])
 
     async def scenario():
         await sink.start()
@@ -58,11 +58,21 @@ def test_flushes_on_size_and_interval(make_sink):
             assert sink.should_flush()  # interval reached
             assert await sink.flush() == 3
             assert not sink.should_flush()
-            sink.add("events_camera", [camera(i) for i in range(3, 13)], source=("camera.alerts", 0, 3, 12))
-            assert sink.should_flush()  # size reached before the interval
-            assert await sink.flush() == 10
-            assert count(sink) == 13
-            assert sink.stats.batches_written == 2
+            assert count(sink) == 3
+            # a full batch is written by the writer without waiting for a flush
+            sink.add("events_camera", [camera(i) for i in range(3, 15)], source=("camera.alerts", 0, 3, 14))
+            for _ in range(500):
+                if sink.backlog_rows == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert count(sink) == 13  # one batch of 10 written, 2 rows still buffered
+            assert sink.pending_rows == 2 and sink.backlog_rows == 2
+            assert not sink.should_flush()
+            sink.add("events_camera", [camera(i) for i in range(15, 33)], source=("camera.alerts", 0, 15, 32))
+            assert sink.should_flush()  # size: half the backlog limit added since the last flush
+            await sink.flush()
+            assert count(sink) == 33 and sink.backlog_rows == 0
+            assert sink.stats.batches_written == 4  # 3 | 10 | then 2 + 18 rows as 10 + 10
         finally:
             await sink.stop()
 
@@ -168,7 +178,8 @@ def test_backpressure_while_clickhouse_is_down_then_resume(make_sink):
             sink.failures = 0  # ClickHouse is back
             assert await flushing == 20
             await asyncio.wait_for(waiting, 5)  # capacity again
-            assert await sink.flush() == 10
+            await sink.flush()
+            assert count(sink) == 30
             sink.add("events_camera", [camera(30)], source=("camera.alerts", 0, 30, 30))
             await sink.flush()
             assert count(sink) == 31
@@ -190,7 +201,7 @@ def test_stop_ends_the_retry_loop_and_keeps_rows_unwritten(make_sink):
         sink._stopping = True  # what stop() signals first
         with pytest.raises(UnavailableError):
             await flushing
-        assert sink.pending_rows == 5  # back in the buffer, offsets never committed
+        assert sink.backlog_rows == 5  # still buffered, offsets never committed
         await sink.stop()
 
     run(scenario())
