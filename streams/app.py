@@ -177,6 +177,14 @@ def _add_pages(app: faust.App, runtime: Runtime, settings: Settings) -> None:
             report = await check_health(app, runtime, settings)
             return self.json(report, status=200 if report.get("ok") else 503)
 
+    @app.page("/stats")
+    class StatsView(View):
+        """Progress figures: messages handled and flushed, wall-clock times of the first batch and last flush."""
+
+        async def get(self, request: Request) -> Response:
+            return self.json({**runtime.stats, "pending": runtime.processor.pending_count(),
+                              "buffered": runtime.processor.timeline.pending, "now": time.time()})
+
     @app.page("/metrics")
     class MetricsView(View):
         async def get(self, request: Request) -> Response:

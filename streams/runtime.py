@@ -49,6 +49,9 @@ class Runtime:
         self._rules_signature: tuple | None = None
         self._last_flush = time.monotonic()
         self.started = False
+        #: progress figures (wall-clock times), served on /stats for benchmarks and operators
+        self.stats: dict[str, Any] = {"messages": 0, "flushed_messages": 0, "first_batch": None,
+                                      "last_batch": None, "last_flush": None, "alerts_published": 0}
 
     # -- topics -----------------------------------------------------------------------------
     def topic(self, name: str) -> Any:
@@ -71,6 +74,11 @@ class Runtime:
     async def handle(self, messages: list[Message]) -> None:
         self.restore()
         now = time.time()
+        stats = self.stats
+        if stats["first_batch"] is None:
+            stats["first_batch"] = now
+        stats["last_batch"] = now
+        stats["messages"] += len(messages)
         self.processor.touch(self.lagging_partitions(), now)
         out = self.processor.handle(messages, now)
         if self.metrics is not None:
@@ -117,6 +125,7 @@ class Runtime:
             if alert.get("status") == "shadow":
                 continue
             payload = alert_message(alert)
+            self.stats["alerts_published"] += 1
             key = str(alert["key"]).encode("utf-8")
             for name in alert.get("topics") or ("alerts",):
                 # "alerts" in a rule file is the configured alert topic; other names are used as given
@@ -126,6 +135,7 @@ class Runtime:
     async def flush(self) -> None:
         async with self._flush_lock:
             count = self.processor.pending_count()
+            handled = self.stats["messages"]
             self.write_state()
             await self.app.producer.flush()
             started = time.perf_counter()
@@ -133,6 +143,8 @@ class Runtime:
             if self.metrics is not None:
                 self.metrics.on_flush(time.perf_counter() - started)
             self.processor.mark_flushed(count)
+            self.stats["flushed_messages"] = handled
+            self.stats["last_flush"] = time.time()
             for stream, event in self.processor.ackable():
                 await stream.ack(event)
             self._last_flush = time.monotonic()

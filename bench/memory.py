@@ -1,0 +1,116 @@
+"""Memory: the worker's resident memory under steady load, and the engine with a million open
+deadlines in its state (and what is left once they have fired and been swept)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from typing import Any
+
+import orjson
+
+from pingan.bench.broker import BenchBroker, WorkerProcess
+from pingan.bench.core import rss_bytes
+from pingan.bench.latency import _iso, _templates
+
+MB = 2**20
+
+
+async def _send_steady(bootstrap: str, names: dict[str, str], rate: float, seconds: float,
+                       sample: Any) -> int:
+    from aiokafka import AIOKafkaProducer
+
+    templates = _templates(20_000)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks=1, max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        start = time.monotonic()
+        next_sample = start
+        i = 0
+        while time.monotonic() - start < seconds:
+            for _ in range(max(1, int(rate * 0.02))):
+                stream, ev = templates[i % len(templates)]
+                value = orjson.dumps({**ev, "event_id": f"soak-{i}", "ts": _iso(time.time()),
+                                      **({"person_id": f"P{i}"} if "person_id" in ev else {})})
+                await producer.send(names[stream], value=value)
+                i += 1
+            if time.monotonic() >= next_sample:
+                sample(time.monotonic() - start)
+                next_sample += 5.0
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await producer.flush()
+        return i
+    finally:
+        await producer.stop()
+
+
+def worker_soak(broker: BenchBroker, quick: bool, rate: float = 5000.0) -> dict[str, Any]:
+    seconds = 30.0 if quick else 600.0
+    topics = broker.topics()
+    worker = WorkerProcess(broker.bootstrap, topics, env={"PINGAN_WORKER__IDLE_PARTITION_S": "2"})
+    samples: list[tuple[float, float, int]] = []
+    try:
+        worker.start()
+
+        def sample(t: float) -> None:
+            samples.append((round(t, 1), round(rss_bytes(worker.pid) / MB, 1), worker.stats()["messages"]))
+
+        sent = asyncio.run(_send_steady(broker.bootstrap, topics.inputs(), rate, seconds, sample))
+        time.sleep(2)
+        sample(seconds + 2)
+    finally:
+        worker.stop()
+    rss = [s[1] for s in samples]
+    tail = samples[len(samples) // 2:]  # growth over the second half (after warm-up)
+    slope = (tail[-1][1] - tail[0][1]) / max(1e-9, (tail[-1][0] - tail[0][0]) / 60) if len(tail) > 1 else 0.0
+    consumed = samples[-1][2]
+    return {"rate_per_s": rate, "seconds": seconds, "sent": sent, "consumed": consumed,
+            "consumed_per_s": round(consumed / (seconds + 2)), "rss_mb_first": rss[0], "rss_mb_max": max(rss),
+            "rss_mb_last": rss[-1], "rss_growth_mb_per_min_second_half": round(slope, 2),
+            "samples": samples}
+
+
+def open_deadlines(quick: bool) -> dict[str, Any]:
+    """Grid reports that open the two overdue deadlines each, until ``target`` deadlines are open."""
+    from pingan.bench.data import START
+    from pingan.streams.engine import Engine, load_ruleset
+    from pingan.bench.broker import REPO
+
+    target = 200_000 if quick else 1_000_000
+    engine = Engine(load_ruleset(REPO / "rules", pseudonym_key="bench-key"))
+    gc.collect()
+    before = rss_bytes()
+    reports = target // 2  # GRID-OVERDUE-YELLOW and -RED: two deadlines per report
+    base = {"topic": "grid.reports", "stream": "grid", "status": "reported", "category": "other",
+            "county_code": "532301", "county_name": "楚雄市", "township_code": "532301101", "township_name": "",
+            "village_code": "532301101001", "village_name": "", "household_id": None, "risk_level": None,
+            "reporter": "grid_worker", "grid_id": None, "description": None, "extra": {}}
+    started = time.perf_counter()
+    for i in range(reports):
+        engine.process({**base, "event_id": f"g{i}", "report_id": f"R{i}", "ts": START + i * 0.01})
+    feed_s = time.perf_counter() - started
+    changes = engine.dirty_state()
+    open_now = sum(len(rt.states) for rt in engine.rules)
+    heap = len(engine._heap)
+    gc.collect()
+    with_state = rss_bytes()
+    n_changes = len(changes)
+    del changes
+    started = time.perf_counter()
+    fired = len(engine.advance_to(START + reports * 0.01 + 5 * 86400.0))
+    engine.advance_to(START + reports * 0.01 + 400 * 86400.0)  # past every horizon: the sweep frees state
+    engine.dirty_state()
+    fire_s = time.perf_counter() - started
+    gc.collect()
+    after = rss_bytes()
+    left = sum(len(rt.states) for rt in engine.rules)
+    return {"open_deadlines": heap, "rule_states": open_now, "reports": reports,
+            "rss_mb_before": round(before / MB, 1), "rss_mb_with_state": round(with_state / MB, 1),
+            "bytes_per_deadline": round((with_state - before) / max(1, heap)),
+            "changelog_records_for_them": n_changes, "feed_s": round(feed_s, 2),
+            "alerts_fired": fired, "fire_and_sweep_s": round(fire_s, 2),
+            "rss_mb_after_sweep": round(after / MB, 1), "rule_states_after_sweep": left,
+            "dedup_ids_after_sweep": sum(len(s) for s in engine._seen.values())}

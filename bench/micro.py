@@ -1,0 +1,111 @@
+"""In-process benchmarks: B2 (decode + validate) and B3 (rule evaluation)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pingan.bench.core import Result, interleave
+from pingan.bench.data import decoded, traffic
+
+FIELDS = ("event_id", "ts", "county_code", "township_code")
+
+
+def b2_decode(rounds: int, quick: bool) -> Result:
+    from pingan.errors import InvalidEvent
+    from pingan.schemas.decode import Decoder
+    from pingan.schemas.privacy import Pseudonymizer
+
+    decoder = Decoder(Pseudonymizer("bench-key"))
+    valid = []
+    for topic, _k, value in traffic(5_000 if quick else 20_000):
+        try:
+            decoder.decode(topic, value)
+            valid.append((topic, value))
+        except InvalidEvent:
+            pass
+
+    def subject(_r: int) -> float:
+        decode = decoder.decode
+        started = time.perf_counter()
+        for topic, value in valid:
+            decode(topic, value)
+        return len(valid) / (time.perf_counter() - started)
+
+    def baseline(_r: int) -> float:
+        loads = orjson.loads
+        started = time.perf_counter()
+        for _topic, value in valid:
+            d = loads(value)
+            d["event_id"], d["ts"], d["county_code"], d.get("township_code")
+        return len(valid) / (time.perf_counter() - started)
+
+    subs, bases, ratios = interleave(rounds, subject, baseline)
+    return Result("B2", "decode+validate ÷ orjson+field access", ">= 0.4", ratios, target_value=0.4, figures={
+        "events": len(valid), "decoder_us_per_event": round(1e6 / max(subs), 2),
+        "orjson_us_per_event": round(1e6 / max(bases), 2)})
+
+
+def _engine_rate(ruleset: Any, events: list[dict]) -> float:
+    from pingan.streams.engine import Engine
+
+    engine = Engine(ruleset)
+    process = engine.process
+    started = time.perf_counter()
+    for e in events:
+        process(e)
+    elapsed = time.perf_counter() - started
+    engine.dirty_state()
+    return len(events) / elapsed
+
+
+def _chain_rate(ruleset: Any, events: list[dict]) -> float:
+    from pingan.bench.rulegen import if_chain
+
+    fns, _ = if_chain(ruleset)
+    out: list = []
+    get = fns.get
+    seen: set = set()
+    started = time.perf_counter()
+    for e in events:
+        eid = e["event_id"]
+        if eid in seen:  # the engine de-duplicates too
+            continue
+        seen.add(eid)
+        fn = get(e["topic"])
+        if fn is not None:
+            fn(e, out)
+    return len(events) / (time.perf_counter() - started)
+
+
+def b3_rules(rounds: int, quick: bool) -> list[Result]:
+    from pingan.streams.engine import load_ruleset
+    from pingan.bench.rulegen import generate_rules
+
+    events = decoded(5_000 if quick else 30_000)
+    reference = load_ruleset(Path("rules").resolve() if Path("rules").is_dir() else _repo_rules(), pseudonym_key="bench-key")
+    results = []
+    subs, bases, ratios = interleave(rounds, lambda r: _engine_rate(reference, events), lambda r: _chain_rate(reference, events))
+    results.append(Result("B3", f"reference rules ({len(reference.active)}) ÷ if-chain", ">= 0.67", ratios,
+                          target_value=0.67, figures={"events": len(events),
+                                                      "engine_us_per_event": round(1e6 / max(subs), 2),
+                                                      "chain_us_per_event": round(1e6 / max(bases), 2)}))
+    n_rules = 100 if quick else 500
+    with tempfile.TemporaryDirectory(prefix="pingan-bench-rules-") as tmp:
+        generated = load_ruleset(generate_rules(Path(tmp), n_rules), pseudonym_key="bench-key")
+    subs, bases, ratios = interleave(rounds, lambda r: _engine_rate(generated, events), lambda r: _chain_rate(generated, events))
+    us = [1e6 / s for s in subs]
+    results.append(Result("B3b", f"{n_rules} generated rules ÷ if-chain", ">= 0.67; <= 10 µs/event", ratios,
+                          target_value=0.67, figures={"events": len(events), "rules": n_rules,
+                                                      "engine_us_per_event_median": round(sorted(us)[len(us) // 2], 2),
+                                                      "engine_us_per_event_best": round(min(us), 2),
+                                                      "chain_us_per_event": round(1e6 / max(bases), 2)}))
+    return results
+
+
+def _repo_rules() -> Path:
+    return Path(__file__).resolve().parents[1] / "rules"
