@@ -102,16 +102,26 @@ class Runtime:
             await self.flush()
 
     def lagging_partitions(self) -> list[tuple[str, int]]:
-        """Assigned input partitions whose highwater is beyond the last offset processed."""
+        """Assigned input partitions with messages not yet handed to the processor.
+
+        The next offset to process is the one after the last processed, or, for a partition that
+        delivered nothing in this run, its committed offset. A partition whose highwater is not
+        known yet is not counted as lagging (the assignment itself holds it for ``idle_s``).
+        """
         consumer = self.app.consumer
         inputs = self.input_topics
         last = self.processor.last_offset
+        committed = getattr(consumer, "_committed_offset", {})
         out = []
         for tp in consumer.assignment():
             if tp.topic not in inputs:
                 continue
             highwater = consumer.highwater(tp)
-            if highwater is None or highwater > last.get((tp.topic, tp.partition), -1) + 1:
+            if highwater is None:
+                continue
+            seen = last.get((tp.topic, tp.partition))
+            next_offset = seen + 1 if seen is not None else (committed.get(tp) or 0)
+            if highwater > next_offset:
                 out.append((tp.topic, tp.partition))
         return out
 
