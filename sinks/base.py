@@ -137,6 +137,8 @@ class Sink(ABC):
         self._executor: ThreadPoolExecutor | None = None  # the one thread that talks to ClickHouse
         self._encoder: ThreadPoolExecutor | None = None  # encodes the next batch meanwhile (no I/O)
         self._flush_lock: asyncio.Lock | None = None
+        self._started_event = asyncio.Event()
+        self.start_wait_s = 120.0  # how long flush() waits for a start() in progress
         self._stopping = False
         self._started = False
 
@@ -172,6 +174,7 @@ class Sink(ABC):
             self._shutdown_threads()
             raise
         self._started = True
+        self._started_event.set()
         self._last_flush = self._clock()
 
     async def stop(self) -> None:
@@ -183,6 +186,7 @@ class Sink(ABC):
         await self._call(self._close_quietly)
         self._shutdown_threads()
         self._started = False
+        self._started_event.clear()
 
     def _shutdown_threads(self) -> None:
         for pool in (self._executor, self._encoder):
@@ -278,10 +282,15 @@ class Sink(ABC):
         """Write every row added so far; retry failures until written (or ``stop()``).
 
         Returns how many rows were still unwritten at the call."""
-        if self._executor is None or self._flush_lock is None:
-            raise UnavailableError("the ClickHouse sink is not started")
         if self._stopping:
             raise UnavailableError("the ClickHouse sink is stopping")
+        if not self._started:
+            # a consumer may hand over rows before start() has opened the client: wait for it
+            try:
+                await asyncio.wait_for(self._started_event.wait(), timeout=self.start_wait_s)
+            except asyncio.TimeoutError:
+                raise UnavailableError("the ClickHouse sink is not started") from None
+        assert self._flush_lock is not None
         async with self._flush_lock:
             unstarted, self._unstarted = self._unstarted, []
             for chunk in unstarted:

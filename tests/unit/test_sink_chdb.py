@@ -207,6 +207,24 @@ def test_stop_ends_the_retry_loop_and_keeps_rows_unwritten(make_sink):
     run(scenario())
 
 
+def test_rows_added_before_start_are_written_by_a_flush_that_waits_for_start(make_sink):
+    sink = make_sink(batch_rows=5)
+
+    async def scenario():
+        sink.add("events_camera", [camera(i) for i in range(12)], source=("camera.alerts", 0, 0, 11))
+        flushing = asyncio.create_task(sink.flush())  # the consumer was faster than start()
+        await asyncio.sleep(0.05)
+        assert not flushing.done()
+        await sink.start()
+        try:
+            assert await asyncio.wait_for(flushing, 30) == 12
+            assert count(sink) == 12
+        finally:
+            await sink.stop()
+
+    run(scenario())
+
+
 def test_other_tables_and_unknown_table(make_sink):
     sink = make_sink()
     alert = {"alert_id": "a1", "rule_id": "r", "rule_version": "1", "severity": "high", "key": "云E12345",
