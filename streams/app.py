@@ -1,8 +1,9 @@
-"""The Faust app: one agent per input topic, the engine-state table, timers and web pages.
+"""The Faust app: the input topics, the engine-state table, timers and web pages.
 
 Built by :func:`create_app` from settings (nothing is created at import time). Faust owns the
 app's lifecycle, the consumer group and rebalances, the state table and its changelog, the timers
-and the web server; the agents hand raw message batches to the shared :class:`Runtime`.
+and the web server. Its consumer hands raw partition batches of the input topics to the shared
+:class:`Runtime` (:mod:`pingan.streams.ingest`; no per-message agent plumbing).
 
 The rule engine is global over all input partitions (its watermark spans them), so one worker
 process holds the consumer group's partitions; a second worker started with the same app id is a
@@ -21,16 +22,13 @@ from faust.web import Request, Response, View
 from mode import Service
 
 from pingan.config import Settings, resolve_path
-from pingan.schemas.decode import Decoder
 from pingan.schemas.privacy import Pseudonymizer
-from pingan.streams.processor import Message, Processor
+from pingan.streams.fastdecode import FastDecoder
+from pingan.streams.ingest import install as install_batch_ingest
+from pingan.streams.processor import Processor
 from pingan.streams.runtime import Runtime
 
 log = logging.getLogger("pingan.worker")
-
-MAX_BATCH = 2000
-BATCH_WITHIN_S = 0.05
-
 
 def broker_credentials(settings: Settings) -> Any:
     """Faust credentials for SSL / SASL_SSL from settings.kafka (None for PLAINTEXT)."""
@@ -78,7 +76,7 @@ def create_app(settings: Settings, *, sink: Any = None, engine: Any = None, time
     inputs = settings.topics.inputs()
     contract = {"camera": "camera.alerts", "grid": "grid.reports", "fraud": "fraud.cases", "service": "service.records"}
     processor = Processor(
-        Decoder(pseudonymize), engine, timeline, sink,
+        FastDecoder(pseudonymize), engine, timeline, sink,
         contract_topic={inputs[name]: contract[name] for name in inputs},
     )
     state_table = app.Table(
@@ -98,7 +96,7 @@ def create_app(settings: Settings, *, sink: Any = None, engine: Any = None, time
 
         async def on_start(self) -> None:
             await sink.start()
-            runtime.started = True
+            runtime.mark_started()
             log.info("sink started", extra={"url": settings.clickhouse.url})
 
         async def on_stop(self) -> None:
@@ -108,10 +106,11 @@ def create_app(settings: Settings, *, sink: Any = None, engine: Any = None, time
             finally:
                 await sink.stop()
 
-    for name, topic_name in inputs.items():
-        topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw",
-                          partitions=settings.topics.input_partitions)
-        app.agent(topic, name=f"ingest-{name}")(_make_agent(runtime))
+    # raw partition batches straight from Faust's consumer (streams/ingest.py): no per-message
+    # Stream/Event plumbing; acks and commits still go through Faust's consumer
+    input_topics = [app.topic(topic_name, key_serializer="raw", value_serializer="raw",
+                              partitions=settings.topics.input_partitions) for topic_name in inputs.values()]
+    install_batch_ingest(app, input_topics, runtime.handle_batch)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
@@ -128,22 +127,6 @@ def create_app(settings: Settings, *, sink: Any = None, engine: Any = None, time
 
     _add_pages(app, runtime, settings)
     return app
-
-
-def _make_agent(runtime: Runtime) -> Any:
-    async def ingest(stream: Any) -> None:
-        async for events in stream.noack_take(MAX_BATCH, within=BATCH_WITHIN_S):
-            # noack_take may mix partitions; the processor wants one partition per batch
-            by_partition: dict[int, list[Message]] = {}
-            for event in events:
-                m = event.message
-                by_partition.setdefault(m.partition, []).append(
-                    Message(m.topic, m.partition, m.offset, m.key, m.value, token=(stream, event))
-                )
-            for messages in by_partition.values():
-                await runtime.handle(messages)
-
-    return ingest
 
 
 def _make_metrics(settings: Settings) -> Any:

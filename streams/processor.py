@@ -18,6 +18,7 @@ from typing import Any
 
 from pingan.errors import InvalidEvent
 from pingan.schemas.decode import Decoder
+from pingan.schemas.events import STREAMS
 from pingan.streams.deadletter import dead_letter
 
 log = logging.getLogger("pingan.streams")
@@ -27,7 +28,11 @@ EVENT_TABLES = {"camera": "events_camera", "grid": "events_grid", "fraud": "even
 
 @dataclass(slots=True)
 class Message:
-    """One consumed message; ``token`` is opaque (the Faust event) and is handed back for acking."""
+    """One consumed message; ``token`` is opaque and is handed back for acking.
+
+    The worker hands the processor Faust's own consumer messages (same attributes, no ``token``):
+    those are handed back themselves.
+    """
 
     topic: str
     partition: int
@@ -69,7 +74,7 @@ class Processor:
         self.last_offset: dict[tuple[str, int], int] = {}
 
     # -- the per-batch path ---------------------------------------------------------------
-    def handle(self, messages: list[Message], now: float) -> Output:
+    def handle(self, messages: list[Any], now: float) -> Output:
         out = Output()
         if not messages:
             return out
@@ -81,34 +86,39 @@ class Processor:
         pending = self._pending
         first = messages[0].offset
         last = messages[-1].offset
+        tokens = messages[0].__class__ is Message
+        partition = messages[0].partition
+        stream_table = EVENT_TABLES[STREAMS[contract]] if contract in STREAMS else None
+        rows = rows_by_table.setdefault(stream_table, []) if stream_table else None
         for msg in messages:
             try:
                 event = decode(contract, msg.value or b"")
-            except InvalidEvent as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever breaks decoding makes a dead letter
+                if not isinstance(exc, InvalidEvent):
+                    exc = InvalidEvent(f"undecodable: {type(exc).__name__}: {exc}")
                 row = dead_letter(exc, msg.topic, msg.partition, msg.offset, msg.key, msg.value, now)
                 out.dead_letters.append(row)
-                pending.append(_Pending(msg.token, None))
+                pending.append(_Pending(msg.token if tokens else msg, None))
                 log.info("invalid message", extra={"topic": msg.topic, "partition": msg.partition,
                                                    "offset": msg.offset, "reason": exc.reason})
                 continue
-            event["partition"] = msg.partition
+            event["partition"] = partition
             event["offset"] = msg.offset
             valid.append(event)
-            rows_by_table.setdefault(EVENT_TABLES[event["stream"]], []).append(event)
-            pending.append(_Pending(msg.token, event["ts"]))
-        partition = messages[0].partition
+            if rows is not None:
+                rows.append(event)
+            else:
+                rows_by_table.setdefault(EVENT_TABLES[event["stream"]], []).append(event)
+            pending.append(_Pending(msg.token if tokens else msg, event["ts"]))
         self.last_offset[(topic, partition)] = last
         source = (topic, partition, first, last)
-        for table, rows in rows_by_table.items():
-            self.sink.add(table, rows, source=source)
+        for table, table_rows in rows_by_table.items():
+            if table_rows:
+                self.sink.add(table, table_rows, source=source)
         if out.dead_letters:
             self.sink.add("deadletters", out.dead_letters, source=source)
         out.events = len(valid)
-        alerts: list[dict[str, Any]] = []
-        push = self.timeline.push
-        where = partition_key(topic, partition)
-        for event in valid:
-            alerts.extend(push(where, event, now))
+        alerts = self.timeline.push_many(partition_key(topic, partition), valid, now)
         if alerts:
             self.sink.add("alerts", alerts, source=None)
         out.alerts = alerts

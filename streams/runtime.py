@@ -24,7 +24,7 @@ import orjson
 from pingan.errors import PinganError, RuleError
 from pingan.schemas.alert import iso_cst
 from pingan.streams.deadletter import dead_letter_bytes
-from pingan.streams.processor import Message, Processor
+from pingan.streams.processor import Processor
 
 log = logging.getLogger("pingan.worker")
 
@@ -49,6 +49,8 @@ class Runtime:
         self._rules_signature: tuple | None = None
         self._last_flush = time.monotonic()
         self.started = False
+        self._ready = asyncio.Event()
+        self._delivery: list[Any] = []  # futures of records sent since the last flush
         #: progress figures (wall-clock times), served on /stats for benchmarks and operators
         self.stats: dict[str, Any] = {"messages": 0, "flushed_messages": 0, "first_batch": None,
                                       "last_batch": None, "last_flush": None, "alerts_published": 0}
@@ -71,8 +73,23 @@ class Runtime:
             self.processor.engine.restore_state(items)
         log.info("engine state restored", extra={"keys": len(items)})
 
-    async def handle(self, messages: list[Message]) -> None:
+    def mark_started(self) -> None:
+        """The sink is open: batches may be processed from now on."""
+        self.started = True
+        self._ready.set()
+
+    async def handle_batch(self, tp: Any, messages: list[Any]) -> None:
+        """One partition batch from the consumer (:mod:`pingan.streams.ingest`); Faust messages."""
+        await self.handle(messages, received=time.monotonic())
+
+    async def handle(self, messages: list[Any], received: float | None = None) -> None:
+        """Process one batch of messages of one partition (objects with topic, partition, offset,
+        key, value; the processor hands them back for acknowledgement once written)."""
+        if not self.started:
+            await self._ready.wait()  # the consumer may deliver before the sink is open
         self.restore()
+        if not self.sink.has_capacity(len(messages)):
+            await self.flush()  # write the backlog before queueing more (never drop, never raise)
         now = time.time()
         stats = self.stats
         if stats["first_batch"] is None:
@@ -82,7 +99,7 @@ class Runtime:
         self.processor.touch(self.lagging_partitions(), now)
         out = self.processor.handle(messages, now)
         if self.metrics is not None:
-            self.metrics.on_batch(messages, out)
+            self.metrics.on_batch(messages, out, received)
         await self.publish(out.alerts, out.dead_letters)
         if self.sink.should_flush():
             await self.flush()
@@ -126,11 +143,19 @@ class Runtime:
         return out
 
     async def publish(self, alerts: list[dict[str, Any]], dead_letters: list[dict[str, Any]]) -> None:
+        """Hand alerts and dead letters to the producer (batched by it; on the broker at the next flush).
+
+        Straight to Faust's producer (``app.producer.send``): no per-message Topic/FutureMessage
+        machinery; the flush waits for every record to be acknowledged by the broker.
+        """
+        send = self.app.producer.send
+        delivery = self._delivery
         if dead_letters:
-            topic = self.topic(self.settings.topics.deadletter)
+            topic = self.settings.topics.deadletter
             for row in dead_letters:
                 key = f"{row['topic']}:{row['partition']}:{row['offset']}".encode()
-                await topic.send(key=key, value=dead_letter_bytes(row))
+                delivery.append(await send(topic, key, dead_letter_bytes(row), None, None, None))
+        alert_topic = self.settings.topics.alerts
         for alert in alerts:
             if alert.get("status") == "shadow":
                 continue
@@ -139,7 +164,7 @@ class Runtime:
             key = str(alert["key"]).encode("utf-8")
             for name in alert.get("topics") or ("alerts",):
                 # "alerts" in a rule file is the configured alert topic; other names are used as given
-                await self.topic(self.settings.topics.alerts if name == "alerts" else name).send(key=key, value=payload)
+                delivery.append(await send(alert_topic if name == "alerts" else name, key, payload, None, None, None))
 
     # -- flush and acknowledge ----------------------------------------------------------
     async def flush(self) -> None:
@@ -148,6 +173,7 @@ class Runtime:
             handled = self.stats["messages"]
             self.write_state()
             await self.app.producer.flush()
+            self.check_delivery()
             started = time.perf_counter()
             await self.sink.flush()
             if self.metrics is not None:
@@ -155,9 +181,19 @@ class Runtime:
             self.processor.mark_flushed(count)
             self.stats["flushed_messages"] = handled
             self.stats["last_flush"] = time.time()
-            for stream, event in self.processor.ackable():
-                await stream.ack(event)
+            ack = self.app.consumer.ack
+            for message in self.processor.ackable():
+                ack(message)
             self._last_flush = time.monotonic()
+
+    def check_delivery(self) -> None:
+        """Every alert and dead letter sent before the flush is on the broker; else nothing is acked."""
+        pending, self._delivery = self._delivery, []
+        for fut in pending:
+            if not fut.done():
+                self._delivery.append(fut)  # sent while the producer flushed: checked next time
+            elif fut.exception() is not None:
+                raise fut.exception()
 
     def write_state(self) -> None:
         changes = self.processor.engine.dirty_state()

@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="var/bench", help="directory for results.json (default var/bench)")
     p.add_argument("--markdown", default="docs/benchmarks.md", help="markdown file whose results table is updated "
                    "('' to leave it alone)")
+    p.add_argument("--profile", type=int, metavar="N", help="instead of the suite: profile the worker (pyinstrument) "
+                   "consuming N preloaded messages; the report goes to <out>/profile.txt")
     p.set_defaults(handler=run)
 
 
@@ -40,6 +42,16 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"unknown benchmark(s) {', '.join(sorted(unknown))}; choose from {', '.join(ALL)}")
     if args.rounds < 1:
         raise ConfigError("--rounds must be >= 1")
+    if args.profile:
+        from pingan.bench.broker import BenchBroker
+        from pingan.bench.profile import profile_worker
+
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        with BenchBroker() as broker:
+            info = profile_worker(broker, args.profile, Path(args.out).resolve() / "profile.txt")
+        print(f"worker profile: {info['messages']} messages at {info['rate_per_s']}/s under the profiler; "
+              f"report {info['report']}")
+        return 0
     doc = run_suite(only, rounds=args.rounds, quick=args.quick, out_dir=Path(args.out))
     path = write_results(doc, Path(args.out))
     print(f"results: {path}")

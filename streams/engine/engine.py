@@ -6,9 +6,12 @@ No I/O, no Kafka, no wall clock. The live worker and the backtest drive the same
 State keys (values are JSON-able; ``None`` in :meth:`Engine.dirty_state` means "delete"):
 
 - ``t`` - the engine's event time (float epoch seconds);
-- ``d:<topic>:<event_id>`` - a seen event (value: its ts), for de-duplication, kept for the longest
-  horizon of the rules on that topic (how long its events can matter; at least ``dedup_min_s``,
-  6 h by default);
+- ``s:<topic>:<n>`` - a chunk of seen event ids (value: ``{"ids": [...], "ts": [...]}``), for
+  de-duplication: the ids first seen since the previous :meth:`Engine.dirty_state`, at most
+  ``SEEN_CHUNK`` per chunk, so the changelog carries one record per chunk, not one per event. An id
+  is kept for the longest horizon of the rules on its topic (how long its events can matter; at
+  least ``dedup_min_s``, 6 h by default); a chunk is deleted once all of its ids have expired.
+  (``d:<topic>:<event_id>`` keys of earlier versions are read and rewritten as chunks.)
 - ``r:<rule_id>:<rule_version>:<key>`` - the state of one rule for one group key (rule type
   specific, see ``windows``/``timers``/``joins``/``spike``). A rule whose text changes gets a new
   version, hence fresh state; the old keys are deleted.
@@ -36,6 +39,7 @@ RUNTIMES: dict[str, type[RuleRuntime]] = {
 }
 DEDUP_MIN_S = 6 * 3600.0
 SWEEP_EVERY_S = 4 * 3600.0
+SEEN_CHUNK = 2000  # event ids per de-duplication chunk in the changelog
 
 
 class Engine:
@@ -47,7 +51,9 @@ class Engine:
         self._heap: list[tuple[float, int, str, int, RuleRuntime]] = []
         self._seq = 0
         self._seen: dict[str, dict[str, float]] = {}
-        self._dirty_seen: set[tuple[str, str]] = set()
+        self._new_seen: dict[str, list[tuple[str, float]]] = {}  # ids not yet in a chunk
+        self._chunks: dict[str, dict[str, float]] = {}  # topic -> chunk key -> largest ts in it
+        self._chunk_seq = 0
         self._stale: set[str] = set()
         self._time_dirty = False
         self._next_sweep = float("-inf")
@@ -141,7 +147,10 @@ class Engine:
             if ts >= self._next_sweep:
                 self._sweep(ts)
         seen[eid] = ts
-        self._dirty_seen.add((topic, eid))
+        new = self._new_seen.get(topic)
+        if new is None:
+            new = self._new_seen[topic] = []
+        new.append((eid, ts))
         handlers = self._by_topic.get(topic)
         if handlers:
             for handler in handlers:
@@ -195,7 +204,10 @@ class Engine:
                 dead.append(eid)
             for eid in dead:
                 del seen[eid]
-                self._dirty_seen.add((topic, eid))
+            chunks = self._chunks.get(topic, {})
+            for key in [k for k, largest in chunks.items() if largest < cutoff]:
+                del chunks[key]
+                self._stale.add(key)
         for rt in self._rules:
             rt.sweep(now)
 
@@ -206,9 +218,15 @@ class Engine:
         for rt, key in self._ctx.dirty:
             out[rt.prefix + key] = None if getattr(rt, "removed", False) else rt.snapshot(key)
         self._ctx.dirty.clear()
-        for topic, eid in self._dirty_seen:
-            out[f"d:{topic}:{eid}"] = self._seen.get(topic, {}).get(eid)
-        self._dirty_seen.clear()
+        for topic, new in self._new_seen.items():
+            chunks = self._chunks.setdefault(topic, {})
+            for start in range(0, len(new), SEEN_CHUNK):
+                part = new[start:start + SEEN_CHUNK]
+                self._chunk_seq += 1
+                key = f"s:{topic}:{self._chunk_seq}"
+                out[key] = {"ids": [eid for eid, _ in part], "ts": [ts for _, ts in part]}
+                chunks[key] = max(ts for _, ts in part)
+        self._new_seen.clear()
         for key in self._stale:
             out[key] = None
         self._stale.clear()
@@ -229,9 +247,19 @@ class Engine:
                 continue
             if key == "t":
                 clock[0] = max(clock[0], float(value))
-            elif key.startswith("d:"):
+            elif key.startswith("s:"):
+                _, topic, seq = key.split(":", 2)
+                seen = self._seen.setdefault(topic, {})
+                for eid, ts in zip(value["ids"], value["ts"]):
+                    seen[eid] = float(ts)
+                self._chunks.setdefault(topic, {})[key] = max(value["ts"], default=float("-inf"))
+                if seq.isdigit():
+                    self._chunk_seq = max(self._chunk_seq, int(seq))
+            elif key.startswith("d:"):  # one key per id (earlier versions): rewritten as chunks
                 _, topic, eid = key.split(":", 2)
                 self._seen.setdefault(topic, {})[eid] = float(value)
+                self._new_seen.setdefault(topic, []).append((eid, float(value)))
+                self._stale.add(key)
             elif key.startswith("r:"):
                 parts = key.split(":", 3)
                 rt = by_version.get((parts[1], parts[2])) if len(parts) == 4 else None

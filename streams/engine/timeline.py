@@ -133,6 +133,23 @@ class Timeline:
         self.buffer.push(event)
         return self._release(now)
 
+    def push_many(self, partition: Hashable, events: list[dict[str, Any]], now: float = 0.0) -> list[dict[str, Any]]:
+        """A batch of decoded events from ``partition``: as :meth:`push` for each, one release at the end."""
+        if not events:
+            return []
+        released = self._released
+        largest = -INF
+        push = self.buffer.push
+        for event in events:
+            ts = event["ts"]
+            if ts < released:
+                self.late += 1
+            if ts > largest:
+                largest = ts
+            push(event)
+        self.watermark.observe(partition, largest, now)
+        return self._release(now)
+
     def tick(self, now: float) -> list[dict[str, Any]]:
         """Re-evaluate the watermark at wall time ``now`` (idle partitions); call it on a timer."""
         return self._release(now)

@@ -375,7 +375,8 @@ def test_sweep_forgets_expired_state_and_seen_ids(tmp_path):
     engine.advance_to(T0 + 3 * D)
     dirty = engine.dirty_state()
     assert [v for k, v in dirty.items() if k.startswith("r:C1:")] == [None]
-    assert dirty["d:camera.alerts:a"] is None
+    assert [v for k, v in dirty.items() if k.startswith("s:camera.alerts:")] == [None]  # its seen-id chunk
+    assert engine._seen["camera.alerts"] == {}
     assert engine.rules[0].states == {}
 
 
