@@ -41,7 +41,7 @@ def sample_camera_rows(n: int, prefix: str) -> list[dict[str, Any]]:
     return rows
 
 
-async def _feed_like_a_worker(sink: ChdbSink, data: list[dict[str, Any]], step: int = 500) -> None:
+async def feed_like_a_worker(sink: ChdbSink, data: list[dict[str, Any]], step: int = 500) -> None:
     """Hand rows over the way the worker does: an ingest task adds Kafka-sized slices (pausing while
     the backlog is full) and a flusher task flushes whenever ``should_flush()``; returns when all
     rows are written."""
@@ -80,7 +80,7 @@ async def bench_sink_vs_bulk(sink: ChdbSink, rows: int = 100_000, repeats: int =
         await sink.query("TRUNCATE TABLE events_camera")
         data = sample_camera_rows(rows, f"sink{r}-")
         started = time.perf_counter()
-        await _feed_like_a_worker(sink, data)
+        await feed_like_a_worker(sink, data)
         sink_rates.append(rows / (time.perf_counter() - started))
     bulk, piped = statistics.median(bulk_rates), statistics.median(sink_rates)
     return {"rows": rows, "batch_rows": sink.batch_rows, "sink_rows_per_s": round(piped),

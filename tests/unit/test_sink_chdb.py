@@ -7,7 +7,7 @@ import asyncio
 import json
 
 import pytest
-from conftest_sink import chdb_database, chdb_root, make_sink, run  # noqa: F401 - fixtures
+from conftest_sink import chdb_database, make_sink, run  # noqa: F401 - fixtures
 
 from pingan.errors import BackpressureError, ConfigError, UnavailableError
 from pingan.schemas.decode import Decoder
