@@ -87,3 +87,22 @@ def test_personal_ttl_follows_the_setting(make_sink, chdb_database):
             await again.stop()
 
     run(scenario())
+
+
+def test_db_commands(tmp_path):
+    """`pingan db migrate` twice (the second has nothing to do), then `pingan db status`."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PINGAN_CLICKHOUSE__URL=f"chdb://{tmp_path / 'chdb'}")
+    env.pop("PINGAN_CONFIG", None)
+    cmd = [sys.executable, "-m", "pingan.cli.main", "db"]
+    first = subprocess.run([*cmd, "migrate"], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "applied 001_raw_tables" in first.stdout and "loaded 1219 divisions" in first.stdout
+    second = subprocess.run([*cmd, "migrate"], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert second.returncode == 0 and "schema is up to date" in second.stdout
+    status = subprocess.run([*cmd, "status"], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert status.returncode == 0
+    assert "pending" not in status.stdout and "events_camera" in status.stdout
