@@ -60,7 +60,7 @@ def status(args: argparse.Namespace) -> int:
             counts = {}
             for table in COLUMN_SPECS:
                 if table in tables:
-                    counts[table] = int((await sink.query(f"SELECT count() AS n FROM {table} FINAL"))[0]["n"])
+                    counts[table] = int((await sink.query(f"SELECT count() AS n FROM {table}"))[0]["n"])
             return applied, counts
         finally:
             await sink.stop()
@@ -72,5 +72,5 @@ def status(args: argparse.Namespace) -> int:
         state = "applied" if m.version in done else "pending"
         print(f"  {m.version:03d}_{m.name:<24} {state}")
     for table, n in counts.items():
-        print(f"  {table:<16} {n:>12} rows")
+        print(f"  {table:<16} {n:>12} rows (stored, before de-duplication)")
     return 0
