@@ -9,7 +9,8 @@ Rules shared by every query (the contract's definitions):
 - de-duplicated by id: plain counts read ``FINAL`` (the table is keyed by event_id, so FINAL is a
   cheap sorted merge: 5M camera rows in under a second); figures per case pick the case's event with
   ``argMin``/``argMax`` over ``(ts, event_id)``, which a repeated row of the same event cannot change
-  (re-deliveries carry the same content), so they skip FINAL; alerts count ``uniqExact(alert_id)``;
+  (re-deliveries carry the same content), so they skip FINAL; alerts count ``uniqExact(alert_id)``,
+  shadow-mode alerts (stored for rule tuning, never published) left out;
 - period ``[from, to)`` on event time ``ts``; late events count in the period of their ts;
 - a case's one event: the first ``reported`` event in the period (ties broken by event_id), a
   service record's latest ``completed`` event in the period; its county is the case's county;
@@ -164,7 +165,7 @@ SELECT county_code,
        uniqExactIf(alert_id, severity = 'high') AS alerts_high,
        uniqExactIf(alert_id, severity = 'critical') AS alerts_critical
 FROM alerts
-WHERE {p}
+WHERE status != 'shadow' AND {p}
 GROUP BY county_code""",
         "deadletters": f"""
 SELECT count() AS invalid_messages

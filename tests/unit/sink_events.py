@@ -190,6 +190,7 @@ def generate(seed: int = 7, days: int = 8, scale: int = 1) -> Dataset:
             "key": f"云E{rng.randint(10000, 99999)}", "ts": when().timestamp(), "county_code": county,
             "county_name": divisions.county_name(county), "title": "测试告警", "evidence": [f"c-{i}"],
             "figures": {"count": 3}, "labels": {"k": "v"}, "topics": ["alerts"],
+            "status": "shadow" if rng.random() < 0.1 else "enabled",
         })
     for i in range(40 * scale):
         idn = _id_number(rng)
@@ -339,7 +340,7 @@ def reference(data: Dataset, start: float | None, end: float | None) -> dict[str
 
     seen_alerts = set()
     for a in data.alerts:
-        if a["alert_id"] in seen_alerts or not inside(a["ts"]):
+        if a["alert_id"] in seen_alerts or not inside(a["ts"]) or a["status"] == "shadow":
             continue
         seen_alerts.add(a["alert_id"])
         if a["severity"] != "info":
