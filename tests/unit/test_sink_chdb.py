@@ -235,10 +235,13 @@ def test_other_tables_and_unknown_table(make_sink):
         try:
             with pytest.raises(ConfigError):
                 sink.add("nope", [{}])
-            sink.add("alerts", [alert, alert], source=None)
+            shadow = dict(alert, alert_id="a2", status="shadow")
+            sink.add("alerts", [alert, alert, shadow], source=None)
             await sink.flush()
-            rows = await sink.query("SELECT key_masked, severity, evidence FROM v_alerts")
+            rows = await sink.query("SELECT key_masked, severity, evidence FROM v_alerts WHERE status = 'enabled'")
             assert rows == [{"key_masked": "云E***45", "severity": "high", "evidence": ["e1"]}]
+            daily = await sink.query("SELECT value FROM v_county_daily WHERE figure = 'alerts_high'")
+            assert daily == [{"value": 1}]  # the shadow alert is stored but not counted
         finally:
             await sink.stop()
 
