@@ -91,10 +91,11 @@ class Pipeline:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
 
-    def query(self, sql: str) -> list[dict]:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/query", data=json.dumps({"sql": sql}).encode(),
+    def query(self, sql: str, params: dict | None = None) -> list[dict]:
+        body = {"sql": sql, "params": params or {}}
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/query", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=30) as resp:
             body = json.loads(resp.read())
         assert "error" not in body, body
         return body["rows"]
