@@ -103,7 +103,7 @@ def test_backtest_refuses_invalid_rules_with_every_problem(tmp_path, capsys):
 
 def test_rules_validate_and_test_commands(tmp_path, capsys):
     assert main(["rules", "validate", str(REPO / "rules")]) == 0
-    assert "15 rules OK" in capsys.readouterr().out
+    assert "16 rules OK (15 enabled, 1 shadow)" in capsys.readouterr().out
     assert main(["rules", "test", str(REPO / "rules")]) == 0
     assert " 0 failed" in capsys.readouterr().out
     bad = tmp_path / "rules"

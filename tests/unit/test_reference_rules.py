@@ -21,8 +21,8 @@ def ruleset():
 
 
 def test_the_15_reference_rules_are_there_and_enabled(ruleset):
-    assert {r.id for r in ruleset.rules} == REFERENCE_IDS
-    assert all(r.status == "enabled" for r in ruleset.rules)
+    assert REFERENCE_IDS <= {r.id for r in ruleset.rules}
+    assert all(r.status == "enabled" for r in ruleset.rules if r.id in REFERENCE_IDS)
 
 
 def test_the_test_files_are_valid_and_cover_every_rule():
@@ -30,8 +30,9 @@ def test_the_test_files_are_valid_and_cover_every_rule():
     assert len(CASES) >= 50
     covered = {rule for case in CASES for rule in (case.test.rules or [])}
     fired = {e.rule for case in CASES for e in case.test.expect}
-    assert covered == REFERENCE_IDS
-    assert fired == REFERENCE_IDS  # every rule has at least one positive example
+    every_rule = {r.id for r in reference_ruleset().rules}
+    assert covered == every_rule >= REFERENCE_IDS
+    assert fired == every_rule  # every rule has at least one positive example
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
