@@ -131,7 +131,15 @@ class WorkerProcess:
     def wait_flushed(self, n: int, timeout_s: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            s = self.stats()
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited ({self.proc.returncode}): "
+                                   + self.log.read_text(errors="replace")[-3000:])
+            try:
+                s = self.stats()
+            except OSError as exc:
+                time.sleep(2)
+                raise RuntimeError(f"worker stopped answering ({exc}): "
+                                   + self.log.read_text(errors="replace")[-3000:]) from None
             if s["flushed_messages"] >= n:
                 return s
             time.sleep(0.2)

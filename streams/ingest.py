@@ -10,19 +10,37 @@ with :func:`install`, each fetched partition batch is handed to one coroutine in
 else stays Faust's: the consumer group and rebalances (the same generation checks, pause/resume and
 flow control as ``Consumer.getmany``), read offsets and gap tracking, the per-message path for
 every other topic (table changelogs during recovery), and acknowledgement and commits
-(``consumer.ack(message)`` per message; Faust commits the highest contiguous acknowledged offset of
-each partition on its commit interval).
+(``consumer.ack(record)`` per message - a :class:`Record` carries what ``ack`` reads; Faust commits
+the highest contiguous acknowledged offset of each partition on its commit interval).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Awaitable, Callable, Iterable
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
 BatchHandler = Callable[[Any, list], Awaitable[None]]
+
+
+class Record:
+    """A consumed message as the processor and ``Consumer.ack`` need it (lighter than Faust's
+    ``ConsumerMessage``: no headers, checksums, sizes or reference counts)."""
+
+    __slots__ = ("topic", "partition", "offset", "key", "value", "tp", "acked", "time_in", "__weakref__")
+
+    def __init__(self, tp: Any, record: Any, time_in: float) -> None:
+        self.topic = tp.topic
+        self.partition = tp.partition
+        self.offset = record.offset
+        self.key = record.key
+        self.value = record.value
+        self.tp = tp
+        self.acked = False
+        self.time_in = time_in
 
 
 class BatchConsumer(AIOKafkaConsumer):
@@ -42,6 +60,7 @@ class BatchConsumer(AIOKafkaConsumer):
         unset_flag = self.diag.unset_flag
         acks_enabled_for = self.app.topics.acks_enabled_for
         to_message = self._to_message
+        monotonic = time.monotonic
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
@@ -62,8 +81,8 @@ class BatchConsumer(AIOKafkaConsumer):
                         self._n_acked = 0
                         await self.commit()
                     if handler is not None and tp.topic in batch_topics:
-                        messages = [to_message(tp, r) for r in records]
-                        await handler(tp, messages)
+                        now = monotonic()
+                        await handler(tp, [Record(tp, r, now) for r in records])
                     else:
                         for r in records:  # Faust's own path (changelogs, other channels)
                             await self.wait_first(callback(to_message(tp, r)), self.suspend_flow.wait())

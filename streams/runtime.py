@@ -7,7 +7,8 @@ loop (the sink's own writer thread). A flush is the only point where offsets mov
 1. the engine's state changes are written to the Faust table's changelog (one record per changed
    state key; de-duplication ids travel in chunks),
 2. the producer is flushed (alerts, dead letters and changelog records are on the broker),
-3. the sink writes every queued row (idempotent: dedup tokens + event_id keys),
+3. the sink writes every queued row (idempotent: dedup tokens + event_id keys); consumption
+   goes on meanwhile (a flush runs as a background task, one at a time),
 4. messages that are written and have left the reorder buffer are acknowledged; Faust commits
    the highest contiguous acknowledged offset of each partition.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from zlib import crc32
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,7 @@ class Runtime:
         self._ready = asyncio.Event()
         self._delivery: list[Any] = []  # futures of records sent since the last flush
         self._changelog_topic: str | None = None
+        self._flush_task: asyncio.Future | None = None
         #: progress figures (wall-clock times), served on /stats for benchmarks and operators
         self.stats: dict[str, Any] = {"messages": 0, "flushed_messages": 0, "first_batch": None,
                                       "last_batch": None, "last_flush": None, "alerts_published": 0}
@@ -104,7 +107,7 @@ class Runtime:
             self.metrics.on_batch(messages, out, received)
         await self.publish(out.alerts, out.dead_letters)
         if self.sink.should_flush():
-            await self.flush()
+            self.flush_soon()
 
     async def tick(self) -> None:
         """Periodic: let idle partitions release the watermark, fire deadlines, flush on interval."""
@@ -118,7 +121,7 @@ class Runtime:
             self.metrics.on_alerts(alerts)
         await self.publish(alerts, [])
         if self.processor.pending_count() or self.sink.should_flush():
-            await self.flush()
+            self.flush_soon()
 
     def lagging_partitions(self) -> list[tuple[str, int]]:
         """Assigned input partitions with messages not yet handed to the processor.
@@ -169,6 +172,27 @@ class Runtime:
                 delivery.append(await send(alert_topic if name == "alerts" else name, key, payload, None, None, None))
 
     # -- flush and acknowledge ----------------------------------------------------------
+    def flush_soon(self) -> None:
+        """Start a flush in the background unless one runs: consumption goes on while the sink
+        writes (the sink thread), and the messages of this flush are acknowledged when it is done.
+        A failed background flush crashes the worker: it restarts from the committed offsets."""
+        task = self._flush_task
+        if task is None or task.done():
+            self._flush_task = asyncio.ensure_future(self._background_flush())
+
+    async def _background_flush(self) -> None:
+        try:
+            await self.flush()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - nothing was acknowledged; replay from the commits
+            log.exception("flush failed; stopping the worker (at-least-once: it restarts from the committed offsets)")
+            crash = getattr(self.app, "crash", None)
+            if crash is not None:
+                await crash(exc)
+            else:
+                raise
+
     async def flush(self) -> None:
         async with self._flush_lock:
             count = self.processor.pending_count()
@@ -200,10 +224,11 @@ class Runtime:
     async def write_state(self) -> None:
         """The engine's state changes go to the table's changelog, one record per changed key.
 
-        Records are produced as Faust's table would (JSON key and value, the default partitioner on
-        the key bytes, a tombstone for a deleted key), straight through the producer: Faust's
-        per-record Topic.send_soon path costs several times the send itself. The table's in-memory
-        data is kept equal; on a restart Faust's recovery reads the changelog back into it.
+        Records are produced as Faust's table would (JSON key and value, a tombstone for a deleted
+        key), straight through the producer: Faust's per-record Topic.send_soon path costs several
+        times the send itself. The partition is crc32(key) (Kafka's default murmur2 is pure Python
+        in aiokafka); any fixed key -> partition mapping keeps a compacted changelog right, and
+        Faust's recovery reads every partition of it. The table's in-memory data is kept equal.
         """
         changes = self.processor.engine.dirty_state()
         if not changes:
@@ -216,13 +241,16 @@ class Runtime:
         send = self.app.producer.send
         delivery = self._delivery
         dumps = orjson.dumps
+        partitions = table.partitions or self.settings.topics.input_partitions
         for key, value in changes.items():
+            kb = dumps(key)
+            partition = crc32(kb) % partitions  # a key always lands on the same partition
             if value is None:
                 data.pop(key, None)
-                delivery.append(await send(topic, dumps(key), None, None, None, None))
+                delivery.append(await send(topic, kb, None, partition, None, None))
             else:
                 data[key] = value
-                delivery.append(await send(topic, dumps(key), dumps(value), None, None, None))
+                delivery.append(await send(topic, kb, dumps(value), partition, None, None))
 
     # -- hot reload ---------------------------------------------------------------------
     def rules_signature(self, rules_dir: Path) -> tuple:
