@@ -144,6 +144,7 @@ class ClickHouseSettings(Section):
 class WorkerSettings(Section):
     app_id: str = Field("pingan", min_length=1)
     web_port: int = Field(6066, ge=1, le=65535)
+    web_bind: str = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can scrape /metrics
     data_dir: str = "var/faust"
     rules_dir: str = "rules"
     grace_s: float = Field(5.0, ge=0)

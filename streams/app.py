@@ -55,7 +55,7 @@ def create_app(settings: Settings, *, sink: Any = None, engine: Any = None, time
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
         web_port=worker.web_port,
-        web_bind="127.0.0.1",
+        web_bind=worker.web_bind,
         web_host="127.0.0.1",
         datadir=str(resolve_path(worker.data_dir)),
         broker_commit_interval=1.0,
