@@ -56,7 +56,12 @@ def worker_soak(broker: BenchBroker, quick: bool, rate: float = 5000.0) -> dict[
         worker.start()
 
         def sample(t: float) -> None:
-            samples.append((round(t, 1), round(rss_bytes(worker.pid) / MB, 1), worker.stats()["messages"]))
+            try:
+                handled = worker.stats()["messages"]
+            except OSError as exc:
+                raise RuntimeError(f"worker stopped answering ({exc}): "
+                                   + worker.log.read_text(errors="replace")[-3000:]) from None
+            samples.append((round(t, 1), round(rss_bytes(worker.pid) / MB, 1), handled))
 
         sent = asyncio.run(_send_steady(broker.bootstrap, topics.inputs(), rate, seconds, sample))
         time.sleep(2)

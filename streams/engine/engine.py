@@ -23,6 +23,7 @@ import heapq
 from typing import Any, Iterable
 
 from pingan.streams.engine.base import EngineContext, RuleRuntime
+from pingan.streams.engine.dispatch import build as build_dispatch
 from pingan.streams.engine.joins import SequenceRule
 from pingan.streams.engine.loader import RuleSet
 from pingan.streams.engine.spike import SpikeRule
@@ -77,13 +78,21 @@ class Engine:
                 rt._status = "shadow" if spec.status == "shadow" else "enabled"
             runtimes.append(rt)
         by_topic: dict[str, list] = {}
+        groups: dict[str, list[tuple[list, list]]] = {}
         retention: dict[str, float] = {}
         for rt in runtimes:
+            mine: dict[str, list] = {}
             for topic, handler in rt.handlers():
                 by_topic.setdefault(topic, []).append(handler)
+                mine.setdefault(topic, []).append(handler)
                 retention[topic] = max(retention.get(topic, self._dedup_min_s), rt.horizon_for(topic))
+            for topic, handlers in mine.items():
+                conds = [side.cond for side in rt.spec.sides.values() if side.topic == topic]
+                groups.setdefault(topic, []).append((conds, handlers))
         self._rules = runtimes
         self._by_topic = {topic: tuple(handlers) for topic, handlers in by_topic.items()}
+        # one generated function per topic: conditions inlined, handlers called when one holds
+        self._dispatch = {topic: build_dispatch(g, topic) for topic, g in groups.items()}
         self._retention = retention
         self.ruleset = ruleset
 
@@ -151,12 +160,9 @@ class Engine:
         if new is None:
             new = self._new_seen[topic] = []
         new.append((eid, ts))
-        handlers = self._by_topic.get(topic)
-        if handlers:
-            for handler in handlers:
-                alert = handler(event)
-                if alert is not None:
-                    out.append(alert)
+        dispatch = self._dispatch.get(topic)
+        if dispatch is not None:
+            dispatch(event, out)
             if self._heap and self._heap[0][0] < clock[0]:
                 out.extend(self._fire_until(clock[0]))  # a late start whose deadline already passed
         if out:

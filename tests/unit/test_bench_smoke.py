@@ -69,3 +69,4 @@ def test_generated_if_chain_agrees_with_the_engine_on_matches(tmp_path, n):
     assert {x for x in out if x[0] in match_ids} == expected
     if n >= 50:
         assert len(expected) > 10
+
