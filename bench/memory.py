@@ -12,28 +12,56 @@ import orjson
 
 from pingan.bench.broker import BenchBroker, WorkerProcess
 from pingan.bench.core import rss_bytes
-from pingan.bench.latency import _iso, _templates
+from pingan.bench.latency import _iso
 
 MB = 2**20
+
+
+def _soak_traffic(rate: float) -> tuple[list[tuple[str, dict | bytes, float]], float]:
+    """One cycle of simulated prefecture traffic lasting 12 s of event time at ``rate``:
+    (contract topic, event dict or raw bytes of a broken message, ts epoch); replayed with fresh
+    ids and shifted timestamps, so event time advances with the wall clock."""
+    from datetime import datetime
+
+    from pingan.bench.data import START
+    from pingan.traffic.simulate import SimulationConfig, simulate
+
+    span = 12.0
+    config = SimulationConfig(events=int(rate * span), start=START, duration_s=span, seed=77)
+    out = []
+    for m in simulate(config):
+        if isinstance(m.value, dict):
+            out.append((m.topic, m.value, datetime.fromisoformat(m.value["ts"]).timestamp()))
+        else:
+            out.append((m.topic, m.value, 0.0))
+    return out, span
 
 
 async def _send_steady(bootstrap: str, names: dict[str, str], rate: float, seconds: float,
                        sample: Any) -> int:
     from aiokafka import AIOKafkaProducer
 
-    templates = _templates(20_000)
+    from pingan.bench.broker import TO_STREAM
+    from pingan.bench.data import START
+
+    cycle, span = _soak_traffic(rate)  # built before the window
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks=1, max_batch_size=256 * 1024)
     await producer.start()
     try:
         start = time.monotonic()
+        shift0 = time.time() - START
         next_sample = start
         i = 0
         while time.monotonic() - start < seconds:
             for _ in range(max(1, int(rate * 0.02))):
-                stream, ev = templates[i % len(templates)]
-                value = orjson.dumps({**ev, "event_id": f"soak-{i}", "ts": _iso(time.time()),
-                                      **({"person_id": f"P{i}"} if "person_id" in ev else {})})
-                await producer.send(names[stream], value=value)
+                n, k = divmod(i, len(cycle))
+                topic, value, ts = cycle[k]
+                if isinstance(value, dict):
+                    payload = orjson.dumps({**value, "event_id": f"{value['event_id']}-{n}",
+                                            "ts": _iso(ts + shift0 + n * span)})
+                else:
+                    payload = value
+                await producer.send(names[TO_STREAM[topic]], value=payload)
                 i += 1
             if time.monotonic() >= next_sample:
                 sample(time.monotonic() - start)

@@ -110,7 +110,7 @@ def create_app(settings: Settings, *, sink: Any = None, engine: Any = None, time
     # Stream/Event plumbing; acks and commits still go through Faust's consumer
     input_topics = [app.topic(topic_name, key_serializer="raw", value_serializer="raw",
                               partitions=settings.topics.input_partitions) for topic_name in inputs.values()]
-    install_batch_ingest(app, input_topics, runtime.handle_batch)
+    install_batch_ingest(app, input_topics, runtime.handle_fetch)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:

@@ -6,7 +6,8 @@ message - before the conductor builds an ``Event`` and queues it to the agent's 
 plumbing costs tens of microseconds per message, more than decoding and evaluating the rules.
 
 :class:`BatchConsumer` is Faust's aiokafka consumer with one change: for the topics registered
-with :func:`install`, each fetched partition batch is handed to one coroutine in one call. Everything
+with :func:`install`, the partition batches of each fetch are handed to one coroutine in one call
+(a list of per-partition lists of :class:`Record`). Everything
 else stays Faust's: the consumer group and rebalances (the same generation checks, pause/resume and
 flow control as ``Consumer.getmany``), read offsets and gap tracking, the per-message path for
 every other topic (table changelogs during recovery), and acknowledgement and commits
@@ -23,7 +24,7 @@ from typing import Any, Awaitable, Callable, Iterable
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
-BatchHandler = Callable[[Any, list], Awaitable[None]]
+BatchHandler = Callable[[list], Awaitable[None]]
 
 
 class Record:
@@ -66,6 +67,8 @@ class BatchConsumer(AIOKafkaConsumer):
                 set_flag(CONSUMER_FETCHING)
                 batches = await self._fetch_batches(1.0)
                 await asyncio.sleep(0)
+                fetched: list[list[Record]] = []  # the input partitions' batches of this fetch
+                now = monotonic()
                 for tp, records in batches:
                     if self.should_stop:
                         break
@@ -74,19 +77,23 @@ class BatchConsumer(AIOKafkaConsumer):
                         records = [r for r in records if r.offset >= r_offset] if records[0].offset < r_offset else records
                         if not records:
                             continue
-                    first = records[0].offset
-                    if r_offset and first - r_offset > 1 and acks_enabled_for(tp.topic):
-                        await self._add_gap(tp, r_offset + 1, first)  # offsets missing (compaction)
+                    if acks_enabled_for(tp.topic):
+                        prev = r_offset
+                        for r in records:  # offsets missing (compaction, transaction markers)
+                            if prev and r.offset - prev > 1:
+                                await self._add_gap(tp, prev + 1, r.offset)
+                            prev = r.offset
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
                         self._n_acked = 0
                         await self.commit()
                     if handler is not None and tp.topic in batch_topics:
-                        now = monotonic()
-                        await handler(tp, [Record(tp, r, now) for r in records])
+                        fetched.append([Record(tp, r, now) for r in records])
                     else:
                         for r in records:  # Faust's own path (changelogs, other channels)
                             await self.wait_first(callback(to_message(tp, r)), self.suspend_flow.wait())
                     read_offset[tp] = records[-1].offset
+                if fetched:
+                    await handler(fetched)  # one call per fetch: per-batch costs paid once
                 unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -130,7 +137,7 @@ class BatchConsumer(AIOKafkaConsumer):
 
 
 def install(app: Any, topics: Iterable[Any], handler: BatchHandler) -> None:
-    """Subscribe ``topics`` (Faust topics) and deliver their partition batches to ``handler``.
+    """Subscribe ``topics`` (Faust topics) and deliver each fetch's partition batches to ``handler``.
 
     Call before the worker starts: the app's transport then creates a :class:`BatchConsumer`.
     """

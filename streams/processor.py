@@ -75,6 +75,20 @@ class Processor:
 
     # -- the per-batch path ---------------------------------------------------------------
     def handle(self, messages: list[Any], now: float) -> Output:
+        """One batch of one partition: decoded, queued, pushed to the timeline, released."""
+        out = self.decode_batch(messages, now)
+        out.alerts = self.release(now)
+        return out
+
+    def handle_fetch(self, batches: list[list[Any]], now: float) -> tuple[list[Output], list[dict[str, Any]]]:
+        """The partition batches of one consumer fetch: each decoded and queued, then one release
+        of the timeline for all of them. Returns an Output per batch and the alerts released."""
+        outs = [self.decode_batch(messages, now) for messages in batches if messages]
+        return outs, self.release(now)
+
+    def decode_batch(self, messages: list[Any], now: float) -> Output:
+        """Decode one partition batch: dead letters, sink rows, pending acks; valid events go into
+        the timeline's reorder buffer (released by :meth:`release`)."""
         out = Output()
         if not messages:
             return out
@@ -118,14 +132,13 @@ class Processor:
         if out.dead_letters:
             self.sink.add("deadletters", out.dead_letters, source=source)
         out.events = len(valid)
-        alerts = self.timeline.push_many(partition_key(topic, partition), valid, now)
-        if alerts:
-            self.sink.add("alerts", alerts, source=None)
-        out.alerts = alerts
+        if valid:
+            self.timeline.push_many(partition_key(topic, partition), valid, now, release=False)
         return out
 
     def release(self, now: float) -> list[dict[str, Any]]:
-        """On a timer: idle partitions stop holding the watermark back; released events meet the rules."""
+        """After a fetch, and on a timer: buffered events before the watermark meet the rules (idle
+        partitions stop holding it back); the alerts are queued for the sink and returned."""
         alerts = self.timeline.tick(now)
         if alerts:
             self.sink.add("alerts", alerts, source=None)

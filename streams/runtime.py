@@ -29,6 +29,7 @@ from pingan.errors import PinganError, RuleError
 from pingan.schemas.alert import CST
 from pingan.streams.deadletter import dead_letter_bytes
 from pingan.streams.processor import Processor
+from pingan.streams.statelog import decode_items, encode_changes
 
 log = logging.getLogger("pingan.worker")
 
@@ -57,6 +58,7 @@ class Runtime:
         self._ready = asyncio.Event()
         self._delivery: list[Any] = []  # futures of records sent since the last flush
         self._changelog_topic: str | None = None
+        self._parts: dict[str, int] = {}  # state keys written in parts -> how many
         self._flush_task: asyncio.Future | None = None
         #: progress figures (wall-clock times), served on /stats for benchmarks and operators
         self.stats: dict[str, Any] = {"messages": 0, "flushed_messages": 0, "first_batch": None,
@@ -75,7 +77,7 @@ class Runtime:
         if self._restored:
             return
         self._restored = True
-        items = [(k, v) for k, v in self.state_table.items() if v is not None]
+        items, self._parts = decode_items((k, v) for k, v in self.state_table.items() if v is not None)
         if items:
             self.processor.engine.restore_state(items)
         log.info("engine state restored", extra={"keys": len(items)})
@@ -85,31 +87,41 @@ class Runtime:
         self.started = True
         self._ready.set()
 
-    async def handle_batch(self, tp: Any, messages: list[Any]) -> None:
-        """One partition batch from the consumer (:mod:`pingan.streams.ingest`); Faust messages."""
-        await self.handle(messages, received=time.monotonic())
-
-    async def handle(self, messages: list[Any], received: float | None = None) -> None:
-        """Process one batch of messages of one partition (objects with topic, partition, offset,
-        key, value; the processor hands them back for acknowledgement once written)."""
+    async def handle_fetch(self, batches: list[list[Any]]) -> None:
+        """The input partitions' batches of one consumer fetch (:mod:`pingan.streams.ingest`):
+        decoded and queued per partition, the timeline released once, alerts published."""
+        received = time.monotonic()
         if not self.started:
             await self._ready.wait()  # the consumer may deliver before the sink is open
         self.restore()
-        if not self.sink.has_capacity(len(messages)):
+        n = sum(len(b) for b in batches)
+        if not self.sink.has_capacity(n):
             await self.flush()  # write the backlog before queueing more (never drop, never raise)
         now = time.time()
         stats = self.stats
         if stats["first_batch"] is None:
             stats["first_batch"] = now
         stats["last_batch"] = now
-        stats["messages"] += len(messages)
+        stats["messages"] += n
         self.processor.touch(self.lagging_partitions(), now)
-        out = self.processor.handle(messages, now)
+        batches = [b for b in batches if b]
+        outs, alerts = self.processor.handle_fetch(batches, now)
+        if outs:
+            outs[-1].alerts = alerts
         if self.metrics is not None:
-            self.metrics.on_batch(messages, out, received)
-        await self.publish(out.alerts, out.dead_letters)
+            for messages, out in zip(batches, outs):
+                self.metrics.on_batch(messages, out, received)
+            if alerts and not outs:
+                self.metrics.on_alerts(alerts)
+        dead = [row for out in outs for row in out.dead_letters]
+        await self.publish(alerts, dead)
         if self.sink.should_flush():
             self.flush_soon()
+
+    async def handle(self, messages: list[Any], received: float | None = None) -> None:
+        """One batch of one partition (objects with topic, partition, offset, key, value; the
+        processor hands them back for acknowledgement once written)."""
+        await self.handle_fetch([messages])
 
     async def tick(self) -> None:
         """Periodic: let idle partitions release the watermark, fire deadlines, flush on interval."""
@@ -230,29 +242,23 @@ class Runtime:
         key), straight through the producer: Faust's per-record Topic.send_soon path costs several
         times the send itself. The partition is crc32(key) (Kafka's default murmur2 is pure Python
         in aiokafka); any fixed key -> partition mapping keeps a compacted changelog right, and
-        Faust's recovery reads every partition of it. The table's in-memory data is kept equal.
+        Faust's recovery reads every partition of it. A value too large for one record is split
+        (:mod:`pingan.streams.statelog`). The table's in-memory copy is read once, at start-up
+        (:meth:`restore`), after Faust's recovery has filled it from the changelog.
         """
         changes = self.processor.engine.dirty_state()
         if not changes:
             return
-        table = self.state_table
-        data = table.data
         topic = self._changelog_topic
         if topic is None:
-            topic = self._changelog_topic = table.changelog_topic.get_topic_name()
+            topic = self._changelog_topic = self.state_table.changelog_topic.get_topic_name()
         send = self.app.producer.send
         delivery = self._delivery
         dumps = orjson.dumps
-        partitions = table.partitions or self.settings.topics.input_partitions
-        for key, value in changes.items():
+        partitions = self.state_table.partitions or self.settings.topics.input_partitions
+        for key, value in encode_changes(changes, self._parts):
             kb = dumps(key)
-            partition = crc32(kb) % partitions  # a key always lands on the same partition
-            if value is None:
-                data.pop(key, None)
-                delivery.append(await send(topic, kb, None, partition, None, None))
-            else:
-                data[key] = value
-                delivery.append(await send(topic, kb, dumps(value), partition, None, None))
+            delivery.append(await send(topic, kb, value, crc32(kb) % partitions, None, None))
 
     # -- hot reload ---------------------------------------------------------------------
     def rules_signature(self, rules_dir: Path) -> tuple:

@@ -20,8 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per benchmark (default 5)")
     p.add_argument("--quick", action="store_true", help="small inputs and a 30 s soak (a smoke run)")
     p.add_argument("--out", default="var/bench", help="directory for results.json (default var/bench)")
-    p.add_argument("--markdown", default="docs/benchmarks.md", help="markdown file whose results table is updated "
-                   "('' to leave it alone)")
+    p.add_argument("--markdown", default="docs/benchmarks.md", help="markdown file whose results table is updated, "
+                   "with the JSON figures beside it (docs/benchmarks.json); '' to leave both alone")
     p.add_argument("--profile", type=int, metavar="N", help="instead of the suite: profile the worker (pyinstrument) "
                    "consuming N preloaded messages; the report goes to <out>/profile.txt")
     p.set_defaults(handler=run)
@@ -56,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
     path = write_results(doc, Path(args.out))
     print(f"results: {path}")
     if args.markdown:
-        update_markdown(doc, Path(args.markdown))
-        print(f"table: {args.markdown}")
+        markdown = Path(args.markdown)
+        update_markdown(doc, markdown)
+        kept = markdown.with_suffix(".json")  # the figures behind the table, kept in the repo with it
+        kept.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+        print(f"table: {markdown} (figures: {kept})")
     failed = [r for r in doc["results"] if r.get("error")]
     return 1 if failed else 0

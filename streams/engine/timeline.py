@@ -133,8 +133,10 @@ class Timeline:
         self.buffer.push(event)
         return self._release(now)
 
-    def push_many(self, partition: Hashable, events: list[dict[str, Any]], now: float = 0.0) -> list[dict[str, Any]]:
-        """A batch of decoded events from ``partition``: as :meth:`push` for each, one release at the end."""
+    def push_many(self, partition: Hashable, events: list[dict[str, Any]], now: float = 0.0,
+                  release: bool = True) -> list[dict[str, Any]]:
+        """A batch of decoded events from ``partition``: as :meth:`push` for each, one release at the
+        end (none with ``release=False``: the caller pushes more partitions, then calls :meth:`tick`)."""
         if not events:
             return []
         released = self._released
@@ -148,7 +150,7 @@ class Timeline:
                 largest = ts
             push(event)
         self.watermark.observe(partition, largest, now)
-        return self._release(now)
+        return self._release(now) if release else []
 
     def tick(self, now: float) -> list[dict[str, Any]]:
         """Re-evaluate the watermark at wall time ``now`` (idle partitions); call it on a timer."""
