@@ -124,8 +124,8 @@ class WorkerProcess:
                 time.sleep(0.3)
         raise RuntimeError("worker did not start: " + self.log.read_text(errors="replace")[-2000:])
 
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/stats", timeout=5) as resp:
+    def stats(self, timeout_s: float = 5) -> dict[str, Any]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/stats", timeout=timeout_s) as resp:
             return json.loads(resp.read())
 
     def wait_flushed(self, n: int, timeout_s: float) -> dict[str, Any]:

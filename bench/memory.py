@@ -80,12 +80,15 @@ def worker_soak(broker: BenchBroker, quick: bool, rate: float = 5000.0) -> dict[
     topics = broker.topics()
     worker = WorkerProcess(broker.bootstrap, topics, env={"PINGAN_WORKER__IDLE_PARTITION_S": "2"})
     samples: list[tuple[float, float, int]] = []
+    stalls: list[float] = []  # seconds the worker took to answer /stats (its event loop was busy)
     try:
         worker.start()
 
         def sample(t: float) -> None:
+            started = time.monotonic()
             try:
-                handled = worker.stats()["messages"]
+                handled = worker.stats(timeout_s=60)["messages"]
+                stalls.append(round(time.monotonic() - started, 2))
             except OSError as exc:
                 raise RuntimeError(f"worker stopped answering ({exc}): "
                                    + worker.log.read_text(errors="replace")[-3000:]) from None
@@ -103,6 +106,7 @@ def worker_soak(broker: BenchBroker, quick: bool, rate: float = 5000.0) -> dict[
     return {"rate_per_s": rate, "seconds": seconds, "sent": sent, "consumed": consumed,
             "consumed_per_s": round(consumed / (seconds + 2)), "rss_mb_first": rss[0], "rss_mb_max": max(rss),
             "rss_mb_last": rss[-1], "rss_growth_mb_per_min_second_half": round(slope, 2),
+            "stats_answer_s_max": max(stalls, default=0.0),
             "samples": samples}
 
 

@@ -122,13 +122,18 @@ def _brief(d: Any) -> str:
 def write_results(doc: dict[str, Any], out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "results.json"
+    for r in doc["results"]:
+        r.setdefault("run", doc["started"])
+        r.setdefault("rounds", doc["rounds"])
+    if doc["memory"]:
+        doc["memory"].setdefault("run", doc["started"])
     # keep the latest figures of benchmarks not run this time (``--only``)
     try:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         old = None
     if old:
-        ran = {r["id"] for r in doc["results"]}
+        ran = {r["id"] for r in doc["results"]} | ({"MEM"} if doc["memory"] else set())
         doc["results"] = [r for r in old.get("results", []) if r["id"] not in ran] + doc["results"]
         doc["results"].sort(key=lambda r: r["id"])
         if not doc["memory"]:

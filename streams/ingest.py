@@ -62,6 +62,8 @@ class BatchConsumer(AIOKafkaConsumer):
         acks_enabled_for = self.app.topics.acks_enabled_for
         to_message = self._to_message
         monotonic = time.monotonic
+        monitor = self.app.monitor
+        inbound = monitor.stream_inbound_time if monitor is not None else {}
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
@@ -88,6 +90,7 @@ class BatchConsumer(AIOKafkaConsumer):
                         await self.commit()
                     if handler is not None and tp.topic in batch_topics:
                         fetched.append([Record(tp, r, now) for r in records])
+                        inbound[tp] = now  # what a Stream tells Faust's monitor (its stall check reads it)
                     else:
                         for r in records:  # Faust's own path (changelogs, other channels)
                             await self.wait_first(callback(to_message(tp, r)), self.suspend_flow.wait())
