@@ -68,27 +68,50 @@ def pipeline_rate(broker: BenchBroker, topics: Any, n: int) -> tuple[float, dict
         worker.stop()
 
 
-def b1_pipeline(broker: BenchBroker, rounds: int, quick: bool) -> Result:
+def rawloop_rate(broker: BenchBroker, names: list[str], n: int) -> float:
+    """The same processing without Faust (:mod:`pingan.bench.rawloop`), in its own process."""
+    import json
+    import subprocess
+    import sys
+
+    from pingan.bench.broker import REPO
+
+    out = subprocess.run([sys.executable, "-m", "pingan.bench.rawloop", broker.bootstrap, str(n), *names],
+                         capture_output=True, text=True, cwd=str(REPO), timeout=max(300, n / 100))
+    if out.returncode != 0:
+        raise RuntimeError(f"rawloop failed: {out.stderr[-1500:]}")
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["rate"])
+
+
+def b1_pipeline(broker: BenchBroker, rounds: int, quick: bool) -> tuple[Result, Result]:
+    """B1 and B1x (the same processing without Faust) from the same rounds: (B1x, B1)."""
     n = 5_000 if quick else 50_000
     messages = traffic(n)
     topics = broker.topics()
     asyncio.run(preload(broker.bootstrap, topics, messages))  # the load generator runs before any window
     names = list(topics.inputs().values())
-    subs, bases, ratios, extra = [], [], [], []
+    subs, bases, ratios, extra, same, same_ratios = [], [], [], [], [], []
     for r in range(rounds):
         if r % 2 == 0:
             b = asyncio.run(raw_consume(broker.bootstrap, names, n))
             s, info = pipeline_rate(broker, topics, n)
+            w = rawloop_rate(broker, names, n)
         else:
+            w = rawloop_rate(broker, names, n)
             s, info = pipeline_rate(broker, topics, n)
             b = asyncio.run(raw_consume(broker.bootstrap, names, n))
         subs.append(s)
         bases.append(b)
         ratios.append(s / b)
+        same.append(w)
+        same_ratios.append(s / w)
         extra.append(info)
-        print(f"  B1 round {r + 1}: pipeline {s:,.0f}/s, raw {b:,.0f}/s, ratio {s / b:.3f}", flush=True)
+        print(f"  B1 round {r + 1}: pipeline {s:,.0f}/s, raw {b:,.0f}/s, ratio {s / b:.3f}; "
+              f"same work without Faust {w:,.0f}/s, ratio {s / w:.3f}", flush=True)
     med = sorted(subs)[len(subs) // 2]
-    return Result("B1", "pipeline (consume→decode→rules→alerts+rows) ÷ raw getmany+orjson", ">= 0.5", ratios,
+    b1x = Result("B1x", "pipeline ÷ the same processing in a plain aiokafka loop (no Faust, no changelog/commits)",
+                 "report", same_ratios, figures={"messages": n, "plain_loop_per_s": [round(x) for x in same]})
+    return b1x, Result("B1", "pipeline (consume→decode→rules→alerts+rows) ÷ raw getmany+orjson", ">= 0.5", ratios,
                   target_value=0.5, figures={"messages": n, "pipeline_per_s": [round(x) for x in subs],
                                              "raw_per_s": [round(x) for x in bases], "pipeline_median_per_s": round(med),
                                              "worker": extra})

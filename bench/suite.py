@@ -59,9 +59,11 @@ def run_suite(only: set[str] | None = None, rounds: int = 5, quick: bool = False
             if "B1" in selected:
                 from pingan.bench.pipeline import b1_pipeline
 
-                b1 = guarded("B1", lambda: b1_pipeline(broker, rounds, quick))
-                if b1 is not None:
-                    record(b1)
+                both = guarded("B1", lambda: b1_pipeline(broker, rounds, quick))
+                b1 = None
+                if both is not None:
+                    b1x, b1 = both
+                    record([b1, b1x])
             if "B5" in selected:
                 from pingan.bench.latency import b5_latency
 
