@@ -20,6 +20,8 @@ TownshipCode = Annotated[str, StringConstraints(pattern=r"^\d{9}$")]
 VillageCode = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
+#: ClickHouse stores losses as Decimal(18, 2); anything from 10^16 yuan up is a data error.
+MAX_LOSS_YUAN = Decimal(10) ** 16
 
 
 class _Event(BaseModel):
@@ -139,6 +141,8 @@ class FraudCase(_Event):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError("loss_yuan must be a JSON number")
         amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        if not amount.is_finite() or amount >= MAX_LOSS_YUAN:
+            raise ValueError(f"loss_yuan must be below {MAX_LOSS_YUAN:,}")
         if amount < 0:
             raise ValueError("loss_yuan must be >= 0")
         if amount.as_tuple().exponent < -2 and amount != amount.quantize(Decimal("0.01")):

@@ -120,6 +120,8 @@ def test_fraud_money_is_exact_and_identifiers_are_pseudonymised(decoder):
 
 
 @pytest.mark.parametrize("raw", [fraud(loss_yuan="100.00"), fraud(loss_yuan=-1), fraud(loss_yuan=1.234),
+                                 fraud(loss_yuan=1e30), fraud(loss_yuan=10**16), b'{"event_id":"f","ts":"2026-11-29T09:00:00Z",'
+                                 b'"county_code":"532301","township_code":"532301101","loss_yuan":1e400}',
                                  fraud(victim_age=121), fraud(victim_age=True), fraud(victim_id_number="123"),
                                  fraud(status="lost")])
 def test_invalid_fraud(decoder, raw):
