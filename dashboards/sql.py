@@ -85,10 +85,10 @@ RISK_HOUSEHOLDS = """
     SELECT last.1 AS county_code, last.2 AS township_code, last.3 AS risk_level, count() AS households
     FROM
     (
-        SELECT household_id, argMax((county_code, township_code, ifNull(risk_level, '')), (ts, event_id)) AS last
-        FROM events_grid FINAL
-        WHERE category = 'risk_assessment' AND household_id IS NOT NULL AND ts < $__toTime
-        GROUP BY household_id
+        SELECT household_key, argMax((county_code, township_code, ifNull(risk_level, '')), (ts, event_id)) AS last
+        FROM v_grid_events
+        WHERE category = 'risk_assessment' AND household_key IS NOT NULL AND ts < $__toTime
+        GROUP BY household_key
     )
     GROUP BY county_code, township_code, risk_level"""
 

@@ -25,12 +25,6 @@ GRANT SELECT ON pingan.agg_service_hourly TO grafana_ro;
 GRANT SELECT ON pingan.agg_alerts_hourly TO grafana_ro;
 GRANT SELECT ON pingan.divisions TO grafana_ro;
 
--- Household risk levels (三色风险户) count distinct household pseudonyms, which the masked grid view
--- shows only masked; these columns of the raw grid table are the only raw data the user reads, and
--- the panels return counts, never the ids.
-GRANT SELECT(event_id, ts, county_code, township_code, category, household_id, risk_level)
-    ON pingan.events_grid TO grafana_ro;
-
 -- The v_* views read the raw tables with the view owner's rights only when they are
 -- SQL SECURITY DEFINER views (ClickHouse >= 24.2); with INVOKER views (the default) the user would
 -- need the raw columns too. Check with:  SHOW CREATE VIEW pingan.v_alerts
