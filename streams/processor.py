@@ -1,4 +1,4 @@
-"""The batch processor the four agents share; it knows nothing of Faust.
+"""The batch processor behind the worker's input batches; it knows nothing of Faust.
 
 For each batch of raw messages from one input topic it decodes and validates every message,
 turns invalid ones into dead letters, hands valid events to the event-time timeline (watermark +

@@ -1,6 +1,6 @@
 """The asynchronous glue between Faust and the processor: publish, flush, acknowledge, reload.
 
-One :class:`Runtime` per worker process. The four agents and the timers call it; all of its
+One :class:`Runtime` per worker process. The batch ingest and the timers call it; all of its
 synchronous work runs on the event loop (so it needs no locks), and only sink writes leave the
 loop (the sink's own writer thread). A flush is the only point where offsets move:
 
