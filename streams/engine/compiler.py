@@ -45,19 +45,29 @@ _BUILTINS = {
 }
 
 
-def time_of_day(tz_name: str) -> Callable[[float], float]:
-    """ts -> seconds since local midnight in ``tz_name`` (offset cached per hour of ts)."""
+def utc_offset(tz_name: str) -> Callable[[float], float]:
+    """ts -> the UTC offset of ``tz_name`` at ts, in seconds (cached per hour of ts)."""
     tz = ZoneInfo(tz_name)
     cache: dict[int, float] = {}
 
-    def seconds_of_day(ts: float) -> float:
+    def offset_at(ts: float) -> float:
         hour = int(ts // 3600)
         offset = cache.get(hour)
         if offset is None:
             if len(cache) > 50_000:
                 cache.clear()
             offset = cache[hour] = datetime.fromtimestamp(hour * 3600, tz).utcoffset().total_seconds()
-        return (ts + offset) % 86400.0
+        return offset
+
+    return offset_at
+
+
+def time_of_day(tz_name: str) -> Callable[[float], float]:
+    """ts -> seconds since local midnight in ``tz_name``."""
+    offset_at = utc_offset(tz_name)
+
+    def seconds_of_day(ts: float) -> float:
+        return (ts + offset_at(ts)) % 86400.0
 
     return seconds_of_day
 
@@ -78,17 +88,10 @@ def fixed_offset(tz_name: str) -> float | None:
 
 def local_day(tz_name: str) -> Callable[[float], int]:
     """ts -> number of the local calendar day in ``tz_name`` (days since 1970-01-01 local)."""
-    tz = ZoneInfo(tz_name)
-    cache: dict[int, float] = {}
+    offset_at = utc_offset(tz_name)
 
     def day(ts: float) -> int:
-        hour = int(ts // 3600)
-        offset = cache.get(hour)
-        if offset is None:
-            if len(cache) > 50_000:
-                cache.clear()
-            offset = cache[hour] = datetime.fromtimestamp(hour * 3600, tz).utcoffset().total_seconds()
-        return int((ts + offset) // 86400.0)
+        return int((ts + offset_at(ts)) // 86400.0)
 
     return day
 
