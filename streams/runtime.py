@@ -4,11 +4,12 @@ One :class:`Runtime` per worker process. The batch ingest and the timers call it
 synchronous work runs on the event loop (so it needs no locks), and only sink writes leave the
 loop (the sink's own writer thread). A flush is the only point where offsets move:
 
-1. the engine's state changes are written to the Faust table's changelog (one record per changed
-   state key; de-duplication ids travel in chunks),
-2. the producer is flushed (alerts, dead letters and changelog records are on the broker),
-3. the sink writes every queued row (idempotent: dedup tokens + event_id keys); consumption
-   goes on meanwhile (a flush runs as a background task, one at a time),
+1. the engine's state changes are taken and the sink cuts every queued row, in one step,
+2. the sink writes those rows (idempotent: dedup tokens + event_id keys); consumption goes on
+   meanwhile (a flush runs as a background task, one at a time),
+3. the state changes are written to the Faust table's changelog (one record per changed state
+   key; de-duplication ids travel in chunks) and the producer is flushed (alerts, dead letters
+   and changelog records are on the broker),
 4. messages that are written and have left the reorder buffer are acknowledged; Faust commits
    the highest contiguous acknowledged offset of each partition.
 """
@@ -211,13 +212,19 @@ class Runtime:
         async with self._flush_lock:
             count = self.processor.pending_count()
             handled = self.stats["messages"]
-            await self.write_state()
-            await self.app.producer.flush()
-            self.check_delivery()
+            # The state snapshot and the sink's cut of its rows happen in one step of the loop (no
+            # await between them), and the state reaches the changelog only after those rows are
+            # written: a crash in between replays the unacknowledged messages from an older state
+            # and derives the same rows (same ids) again. The other order lost alert rows: state
+            # saying "seen" with its alerts published but not yet stored.
+            changes = self.processor.engine.dirty_state()
             started = time.perf_counter()
             await self.sink.flush()
             if self.metrics is not None:
                 self.metrics.on_flush(time.perf_counter() - started)
+            await self.write_state(changes)
+            await self.app.producer.flush()
+            self.check_delivery()
             self.processor.mark_flushed(count)
             self.stats["flushed_messages"] = handled
             self.stats["last_flush"] = time.time()
@@ -235,8 +242,8 @@ class Runtime:
             elif fut.exception() is not None:
                 raise fut.exception()
 
-    async def write_state(self) -> None:
-        """The engine's state changes go to the table's changelog, one record per changed key.
+    async def write_state(self, changes: dict[str, Any]) -> None:
+        """State changes (``engine.dirty_state()``) go to the table's changelog, one record per changed key.
 
         Records are produced as Faust's table would (JSON key and value, a tombstone for a deleted
         key), straight through the producer: Faust's per-record Topic.send_soon path costs several
@@ -246,7 +253,6 @@ class Runtime:
         (:mod:`pingan.streams.statelog`). The table's in-memory copy is read once, at start-up
         (:meth:`restore`), after Faust's recovery has filled it from the changelog.
         """
-        changes = self.processor.engine.dirty_state()
         if not changes:
             return
         topic = self._changelog_topic
