@@ -246,27 +246,28 @@ class Chain:
     """
 
     def __init__(self, fns: dict[str, Callable], source: dict[str, str], slots: dict[str, Any],
-                 deadlines: dict[int, tuple]):
+                 deadlines: dict[int, tuple], starts: set[str]):
         self.fns = fns
         self.source = source
         self.slots = slots
         self._deadlines = deadlines  # rule index -> (rule id, running clocks, last firing per key, suppress)
         self._heap: list = slots["_heap"]
         self._now: list = slots["_now"]
-        self._seen: dict[str, set] = {}
+        # topic -> (event ids seen, its function, whether it can start a deadline clock)
+        self._route: dict[str, tuple[set, Callable | None, bool]] = {
+            topic: (set(), fn, topic in starts) for topic, fn in fns.items()}
 
     def run(self, events: Iterable[dict[str, Any]], out: list) -> list:
-        get = self.fns.get
-        seen = self._seen
+        route = self._route
         heap = self._heap
         now = self._now
         fire = self._fire
         t = now[0]
         for e in events:
-            topic = e["topic"]
-            ids = seen.get(topic)
-            if ids is None:
-                ids = seen[topic] = set()
+            r = route.get(e["topic"])
+            if r is None:
+                r = route[e["topic"]] = (set(), None, False)
+            ids, fn, starts = r
             eid = e["event_id"]
             if eid in ids:
                 continue
@@ -276,10 +277,9 @@ class Chain:
                 if heap and heap[0][0] < ts:
                     fire(ts, out)
                 t = now[0] = ts
-            fn = get(topic)
             if fn is not None:
                 fn(e, out)
-                if heap and heap[0][0] < t:  # a late start whose deadline has already passed
+                if starts and heap and heap[0][0] < t:  # a late start whose deadline has already passed
                     fire(t, out)
         return out
 
@@ -308,19 +308,21 @@ def build_chain(ruleset: Any) -> Chain:
                              "_bl": bisect_left, "_br": bisect_right, "_ins": insort}
     bodies: dict[str, list[str]] = {}
     deadlines: dict[int, tuple] = {}
+    starts: set[str] = set()
     for i, spec in enumerate(ruleset.active):
         order = _SIDE_ORDER.get(spec.type, ("main",))
         for side_name in order:
             bodies.setdefault(spec.sides[side_name].topic, []).extend(_side(spec, i, side_name, slots))
         if spec.type == "deadline":
             deadlines[i] = (spec.id, slots[f"_r{i}C"], slots[f"_r{i}L"], spec.suppress)
+            starts.add(spec.sides["main"].topic)
     fns, sources = {}, {}
     for topic, lines in bodies.items():
         source = "def chain(e, out):\n    ts = e['ts']\n" + "".join(f"    {line}\n" for line in lines)
         namespace: dict[str, Any] = {**_BUILTINS, **slots}
         exec(compile(source, f"<if-chain {topic}>", "exec"), namespace)  # noqa: S102 - generated from compiled rules
         fns[topic], sources[topic] = namespace["chain"], source
-    return Chain(fns, sources, slots, deadlines)
+    return Chain(fns, sources, slots, deadlines, starts)
 
 
 def if_chain(ruleset: Any) -> tuple[dict[str, Callable[[dict[str, Any], list], None]], dict[str, Any]]:
