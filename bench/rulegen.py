@@ -21,9 +21,9 @@ the least hand-written state logic of its rule type. It computes exactly the eng
 
 Left out on purpose (the engine's extra work): alert dicts (titles, labels, evidence, figures),
 shadow/enabled status (shadow rules are evaluated on both sides), the changelog (dirty keys,
-snapshots, seen-id chunks), sweeping expired state (the chain keeps every key for the whole input:
-on input in event-time order, which is what the engine is fed, forgetting expired state changes no
-result), hot reload and evaluation counts.
+snapshots, seen-id chunks), sweeping expired state (the chain keeps every key and every seen event
+id for the whole input: on input in event-time order, which is what the engine is fed, forgetting
+expired state changes no result), hot reload and evaluation counts.
 """
 
 from __future__ import annotations
