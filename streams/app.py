@@ -70,7 +70,7 @@ def create_app(settings: Settings, *, sink: Any = None, engine: Any = None, time
     def load(path: Path) -> Any:
         return load_ruleset(path, pseudonym_key=settings.pseudonym_key.get_secret_value())
 
-    engine = engine if engine is not None else Engine(load(rules_dir))
+    engine = engine if engine is not None else Engine(load(rules_dir), dedup_max_ids=worker.dedup_max_ids)
     timeline = timeline if timeline is not None else Timeline(engine, grace_s=worker.grace_s, idle_s=worker.idle_partition_s)
     sink = sink if sink is not None else open_sink(settings.clickhouse)
     inputs = settings.topics.inputs()

@@ -6,12 +6,12 @@ No I/O, no Kafka, no wall clock. The live worker and the backtest drive the same
 State keys (values are JSON-able; ``None`` in :meth:`Engine.dirty_state` means "delete"):
 
 - ``t`` - the engine's event time (float epoch seconds);
-- ``s:<topic>:<n>`` - a chunk of seen event ids (value: ``{"ids": [...], "ts": [...]}``), for
-  de-duplication: the ids first seen since the previous :meth:`Engine.dirty_state`, at most
-  ``SEEN_CHUNK`` per chunk, so the changelog carries one record per chunk, not one per event. An id
-  is kept for the longest horizon of the rules on its topic (how long its events can matter; at
-  least ``dedup_min_s``, 6 h by default); a chunk is deleted once all of its ids have expired.
-  (``d:<topic>:<event_id>`` keys of earlier versions are read and rewritten as chunks.)
+- ``s:<topic>:<n>`` - a chunk of seen event ids for de-duplication (hashed; at most ``SEEN_CHUNK``
+  per chunk, so the changelog carries one record per chunk, not one per event). Ids are kept in
+  bounded memory (:mod:`~pingan.streams.engine.dedup`): at most ``dedup_max_ids`` per topic, and no
+  longer than the longest horizon of the rules on the topic (at least ``dedup_min_s``, 6 h by
+  default); the chunks of evicted ids are deleted. (Chunks of the earlier ``{"ids", "ts"}`` format
+  and ``d:<topic>:<event_id>`` keys of older versions are read and rewritten as new chunks.)
 - ``r:<rule_id>:<rule_version>:<key>`` - the state of one rule for one group key (rule type
   specific, see ``windows``/``timers``/``joins``/``spike``). A rule whose text changes gets a new
   version, hence fresh state; the old keys are deleted.
@@ -23,6 +23,7 @@ import heapq
 from typing import Any, Iterable
 
 from pingan.streams.engine.base import EngineContext, RuleRuntime
+from pingan.streams.engine.dedup import DEDUP_MAX_IDS, SEEN_CHUNK, SeenIds  # noqa: F401 - SEEN_CHUNK re-exported
 from pingan.streams.engine.dispatch import build as build_dispatch
 from pingan.streams.engine.joins import SequenceRule
 from pingan.streams.engine.loader import RuleSet
@@ -40,21 +41,18 @@ RUNTIMES: dict[str, type[RuleRuntime]] = {
 }
 DEDUP_MIN_S = 6 * 3600.0
 SWEEP_EVERY_S = 4 * 3600.0
-SEEN_CHUNK = 2000  # event ids per de-duplication chunk in the changelog
 
 
 class Engine:
     """Evaluates a :class:`RuleSet`; see the module docstring for the state-key scheme."""
 
-    def __init__(self, ruleset: RuleSet, dedup_min_s: float = DEDUP_MIN_S):
+    def __init__(self, ruleset: RuleSet, dedup_min_s: float = DEDUP_MIN_S, dedup_max_ids: int = DEDUP_MAX_IDS):
         self._dedup_min_s = dedup_min_s
         self._ctx = EngineContext(self._schedule)
         self._heap: list[tuple[float, int, str, int, RuleRuntime]] = []
         self._seq = 0
-        self._seen: dict[str, dict[str, float]] = {}
-        self._new_seen: dict[str, list[tuple[str, float]]] = {}  # ids not yet in a chunk
-        self._chunks: dict[str, dict[str, float]] = {}  # topic -> chunk key -> largest ts in it
-        self._chunk_seq = 0
+        self._seen = SeenIds(dedup_max_ids, self._ctx.clock)  # de-duplication, bounded
+        self._seen_add: dict[str, Any] = {}  # topic -> its SeenIds add()
         self._stale: set[str] = set()
         self._time_dirty = False
         self._next_sweep = float("-inf")
@@ -135,11 +133,10 @@ class Engine:
     def process(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Evaluate one decoded event (in event-time order); returns the alerts it causes."""
         topic = event["topic"]
-        seen = self._seen.get(topic)
-        if seen is None:
-            seen = self._seen[topic] = {}
-        eid = event["event_id"]
-        if eid in seen:
+        add = self._seen_add.get(topic)
+        if add is None:
+            add = self._seen_add[topic] = self._seen.topic(topic).add
+        if not add(event["event_id"]):
             self.stats["duplicates"] += 1
             return []
         self.stats["events"] += 1
@@ -155,11 +152,6 @@ class Engine:
             self._time_dirty = True
             if ts >= self._next_sweep:
                 self._sweep(ts)
-        seen[eid] = ts
-        new = self._new_seen.get(topic)
-        if new is None:
-            new = self._new_seen[topic] = []
-        new.append((eid, ts))
         dispatch = self._dispatch.get(topic)
         if dispatch is not None:
             dispatch(event, out)
@@ -201,19 +193,7 @@ class Engine:
     def _sweep(self, now: float) -> None:
         """Forget seen event ids and rule states that can no longer change any result."""
         self._next_sweep = now + SWEEP_EVERY_S
-        for topic, seen in self._seen.items():
-            cutoff = now - self._retention.get(topic, self._dedup_min_s)
-            dead = []
-            for eid, ts in seen.items():  # insertion order is close to ts order
-                if ts >= cutoff:
-                    break
-                dead.append(eid)
-            for eid in dead:
-                del seen[eid]
-            chunks = self._chunks.get(topic, {})
-            for key in [k for k, largest in chunks.items() if largest < cutoff]:
-                del chunks[key]
-                self._stale.add(key)
+        self._seen.sweep(now, self._retention, self._dedup_min_s)
         for rt in self._rules:
             rt.sweep(now)
 
@@ -224,15 +204,7 @@ class Engine:
         for rt, key in self._ctx.dirty:
             out[rt.prefix + key] = None if getattr(rt, "removed", False) else rt.snapshot(key)
         self._ctx.dirty.clear()
-        for topic, new in self._new_seen.items():
-            chunks = self._chunks.setdefault(topic, {})
-            for start in range(0, len(new), SEEN_CHUNK):
-                part = new[start:start + SEEN_CHUNK]
-                self._chunk_seq += 1
-                key = f"s:{topic}:{self._chunk_seq}"
-                out[key] = {"ids": [eid for eid, _ in part], "ts": [ts for _, ts in part]}
-                chunks[key] = max(ts for _, ts in part)
-        self._new_seen.clear()
+        out.update(self._seen.changes())  # seen-id chunks written and evicted
         for key in self._stale:
             out[key] = None
         self._stale.clear()
@@ -253,19 +225,8 @@ class Engine:
                 continue
             if key == "t":
                 clock[0] = max(clock[0], float(value))
-            elif key.startswith("s:"):
-                _, topic, seq = key.split(":", 2)
-                seen = self._seen.setdefault(topic, {})
-                for eid, ts in zip(value["ids"], value["ts"]):
-                    seen[eid] = float(ts)
-                self._chunks.setdefault(topic, {})[key] = max(value["ts"], default=float("-inf"))
-                if seq.isdigit():
-                    self._chunk_seq = max(self._chunk_seq, int(seq))
-            elif key.startswith("d:"):  # one key per id (earlier versions): rewritten as chunks
-                _, topic, eid = key.split(":", 2)
-                self._seen.setdefault(topic, {})[eid] = float(value)
-                self._new_seen.setdefault(topic, []).append((eid, float(value)))
-                self._stale.add(key)
+            elif key.startswith(("s:", "d:")):  # seen-id chunks (d: per-id keys of older versions)
+                self._seen.restore(key, value)
             elif key.startswith("r:"):
                 parts = key.split(":", 3)
                 rt = by_version.get((parts[1], parts[2])) if len(parts) == 4 else None
@@ -275,7 +236,4 @@ class Engine:
                     rt.load(parts[3], value)
             else:
                 self._stale.add(key)
-        for seen in self._seen.values():  # keep insertion order close to ts order for the sweep
-            ordered = sorted(seen.items(), key=lambda item: item[1])
-            seen.clear()
-            seen.update(ordered)
+        self._seen.finish_restore()  # oldest first, within the bound
