@@ -232,8 +232,12 @@ def test_duplicates_and_deadlines_at_the_end(every_type, events):
     """Re-delivered events count once; deadlines still running when the input stops do not fire."""
     doubled = [x for e in events for x in (e, dict(e))]
     assert Counter(build_chain(every_type).run(doubled, [])) == Counter(engine_alerts(every_type, events))
+    chain = build_chain(every_type)
+    alerts = chain.run(events, [])
     last = events[-1]["ts"]
-    assert all(ts <= last for _, _, ts in build_chain(every_type).run(events, []))
+    assert all(ts <= last for _, _, ts in alerts)
+    running = [i for i, spec in enumerate(every_type.active) if spec.type == "deadline" and chain.slots[f"_r{i}C"]]
+    assert running  # clocks were still running when the input stopped: they stay silent
 
 
 def test_a_difference_is_reported(every_type, events, monkeypatch):
