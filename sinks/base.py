@@ -3,14 +3,17 @@
 Delivery is at-least-once, so every write is keyed to be harmless when repeated:
 
 - each batch carries an insert deduplication token derived from the Kafka ranges it holds
-  (``topic:partition:first-last``), its row count and a hash of its bytes, so a batch re-sent after
-  a lost acknowledgement is dropped by ClickHouse (``non_replicated_deduplication_window``);
+  (``topic:partition:first-last``), its row count and a hash of its rows' ids (event ids, alert
+  ids, dead-letter offsets), so a batch re-sent after a lost acknowledgement, or cut again from the
+  same offsets after a restart, is dropped by ClickHouse (``non_replicated_deduplication_window``);
 - the raw tables are keyed by id (ReplacingMergeTree) and every figure de-duplicates by id at query
   time, so the same event written again from a new offset never counts twice.
 
 Write-behind: as soon as a table's buffer holds ``batch_rows`` rows, a batch is cut, encoded on an
 encoder thread and written on the sink thread, in order, while the caller keeps adding (chDB and the
-HTTP client release the GIL while they work, so writing overlaps the caller's Python work).
+HTTP client release the GIL while they work, so writing overlaps the caller's Python work). The
+encoder makes a batch one column at a time and the writer opens the INSERT as soon as the token is
+known and streams the columns into it, so the engine parses a batch while the rest of it is encoded.
 ``flush()`` cuts what is left and returns only when every row added before the call is written:
 the worker commits its offsets after that. A failing write is retried with capped exponential
 backoff until it succeeds or ``stop()`` is called; meanwhile ``add()`` keeps buffering up to
@@ -18,7 +21,9 @@ backoff until it succeeds or ``stop()`` is called; meanwhile ``add()`` keeps buf
 worker pause instead), so the worker stops consuming with bounded memory and loses nothing.
 
 Backends implement four methods that run on the sink's own thread: ``_open``, ``_close``,
-``_execute(sql, params) -> rows`` and ``_insert(table, payload, token)``.
+``_execute(sql, params) -> rows`` and ``_insert(table, payload, token)``; ``payload`` is ``bytes``
+or an iterable of byte parts made while the insert runs (iterable again on a retry; a failure to
+encode raises :class:`EncodingFailed` from it, which the backend lets through without committing).
 """
 
 from __future__ import annotations
@@ -31,19 +36,21 @@ import re
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pingan.errors import BackpressureError, ConfigError, UnavailableError
 from pingan.sinks.migrate import migrate
-from pingan.sinks.tables import COLUMN_SPECS, encode_rows
+from pingan.sinks.tables import COLUMN_SPECS, COLUMNS, IDENTITY_COLUMNS, iter_columns
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Source = tuple[str, int, int, int]  # topic, partition, first_offset, last_offset
 _DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+#: table -> indexes of its identity columns in the written column order
+_IDENTITY = {t: tuple(COLUMNS[t].index(c) for c in cols) for t, cols in IDENTITY_COLUMNS.items()}
 
 
 @dataclass
@@ -66,6 +73,81 @@ class _Pending:
         return ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.ranges.items())) or "-"
 
 
+class _Encoding:
+    """The bytes of one batch, made on the encoder thread one column at a time.
+
+    The token is known as soon as the identity columns are encoded (they come first for every table
+    but ``deadletters``), so the writer can open the INSERT and stream the columns while the rest of
+    the batch is still being encoded (chDB parses what it has received meanwhile). Iterating yields
+    the bytes from the start every time (a retried write sends them again) and blocks until more
+    are made; an encoding failure is raised to the writer as :class:`EncodingFailed`."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition(threading.Lock())
+        self._pieces: list[bytes] = []
+        self._token: str | None = None
+        self._complete = False
+        self._error: BaseException | None = None
+
+    # -- the encoder thread --
+    def start(self, token: str, pieces: list[bytes]) -> None:
+        with self._ready:
+            self._token = token
+            self._pieces.extend(pieces)
+            self._ready.notify_all()
+
+    def put(self, *pieces: bytes) -> None:
+        with self._ready:
+            self._pieces.extend(pieces)
+            self._ready.notify_all()
+
+    def close(self) -> None:
+        with self._ready:
+            self._complete = True
+            self._ready.notify_all()
+
+    def fail(self, exc: BaseException) -> None:
+        with self._ready:
+            self._error = exc
+            self._ready.notify_all()
+
+    # -- the writer thread --
+    def token(self) -> str:
+        with self._ready:
+            self._ready.wait_for(lambda: self._token is not None or self._error is not None)
+            if self._token is None:
+                raise EncodingFailed(self._error)
+            return self._token
+
+    def __iter__(self) -> Iterator[bytes]:
+        """The bytes made so far, joined, then each later part as it comes."""
+        sent = 0
+        while True:
+            with self._ready:
+                self._ready.wait_for(lambda: len(self._pieces) > sent or self._complete or self._error is not None)
+                if self._error is not None:
+                    raise EncodingFailed(self._error)
+                ready = self._pieces[sent:]
+                done = self._complete
+            sent += len(ready)
+            if ready:
+                yield ready[0] if len(ready) == 1 else b"".join(ready)
+            if done and not ready:
+                return
+
+    def payload(self) -> bytes:
+        """All the bytes at once (waits for the end of the encoding)."""
+        return b"".join(self)
+
+
+class EncodingFailed(Exception):
+    """Encoding a batch failed (a row the table cannot store): the batch is not retried."""
+
+    def __init__(self, cause: BaseException | None):
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
 @dataclass
 class _Chunk:
     """One batch of one table, cut from the buffer; its encoding may already run in the background."""
@@ -74,13 +156,17 @@ class _Chunk:
     rows: list[dict[str, Any]]
     ranges: str
     seq: int
-    encoded: concurrent.futures.Future | None = None  # -> (payload, token)
+    encoded: _Encoding | None = None
 
 
-def dedup_token(table: str, ranges: str, payload: bytes, rows: int) -> str:
-    """The insert deduplication token of one batch: same ranges and same bytes -> same token."""
-    digest = hashlib.blake2b(payload, digest_size=12).hexdigest()
-    return f"{table}|{ranges}|{rows}|{digest}"
+def dedup_token(table: str, ranges: str, identity: Iterable[bytes], rows: int) -> str:
+    """The insert deduplication token of one batch: its table, the Kafka ranges it came from, its
+    row count and a hash of its identity columns (event ids, alert ids, dead-letter offsets; see
+    ``tables.IDENTITY_COLUMNS``): the same offsets give the same rows, hence the same token."""
+    digest = hashlib.blake2b(digest_size=12)
+    for column in identity:
+        digest.update(column)
+    return f"{table}|{ranges}|{rows}|{digest.hexdigest()}"
 
 
 @dataclass
@@ -153,7 +239,7 @@ class Sink(ABC):
     def _execute(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
 
     @abstractmethod
-    def _insert(self, table: str, payload: bytes, token: str) -> None: ...
+    def _insert(self, table: str, payload: bytes | Iterable[bytes], token: str) -> None: ...
 
     # ---- lifecycle ----
     async def start(self) -> None:
@@ -243,9 +329,8 @@ class Sink(ABC):
         if self._executor is None or self._encoder is None:
             self._unstarted.append(chunk)  # written once start() has opened the client
             return
-        chunk.encoded = self._encoder.submit(self._encode, table, chunk.rows, chunk.ranges)
+        self._submit(chunk)
         self._writes = [f for f in self._writes if not f.done() or f.exception() is not None]
-        self._writes.append(self._executor.submit(self._write_blocking, chunk))
 
     @property
     def pending_rows(self) -> int:
@@ -294,8 +379,7 @@ class Sink(ABC):
         async with self._flush_lock:
             unstarted, self._unstarted = self._unstarted, []
             for chunk in unstarted:
-                chunk.encoded = self._encoder.submit(self._encode, chunk.table, chunk.rows, chunk.ranges)
-                self._writes.append(self._executor.submit(self._write_blocking, chunk))
+                self._submit(chunk)
             for table, tail in self._tails.items():
                 while tail.rows:
                     self._cut(table, tail, self.batch_rows)
@@ -310,16 +394,30 @@ class Sink(ABC):
             self._last_flush = self._clock()
             return unwritten
 
+    def _submit(self, chunk: _Chunk) -> None:
+        """Encode ``chunk`` on the encoder thread and queue its write on the sink thread (writes run
+        in cut order; the writer streams the bytes as they are made)."""
+        assert self._executor is not None and self._encoder is not None
+        chunk.encoded = _Encoding()
+        self._encoder.submit(self._encode, chunk.encoded, chunk.table, chunk.rows, chunk.ranges)
+        self._writes.append(self._executor.submit(self._write_blocking, chunk))
+
     def _write_blocking(self, chunk: _Chunk) -> int:
         """On the sink thread: write one batch, retrying with capped backoff until it is written or
         the sink stops (then the rows stay in the backlog: their offsets are never committed)."""
-        assert chunk.encoded is not None
-        payload, token = chunk.encoded.result()
+        encoded = chunk.encoded
+        assert encoded is not None
+        try:
+            token = encoded.token()
+        except EncodingFailed as exc:
+            raise exc.cause from None  # rows this table cannot store: not a write failure to retry
         rows = len(chunk.rows)
         delay = self.retry_initial_s
         while True:
             try:
-                self._insert(chunk.table, payload, token)
+                self._insert(chunk.table, encoded, token)
+            except EncodingFailed as exc:
+                raise exc.cause from None
             except Exception as exc:  # noqa: BLE001 - every write failure is retried
                 with self._lock:
                     self.stats.write_errors += 1
@@ -342,9 +440,26 @@ class Sink(ABC):
             return rows
 
     @staticmethod
-    def _encode(table: str, rows: list[dict[str, Any]], ranges: str) -> tuple[bytes, str]:
-        payload = encode_rows(table, rows)
-        return payload, dedup_token(table, ranges, payload, len(rows))
+    def _encode(out: _Encoding, table: str, rows: list[dict[str, Any]], ranges: str) -> None:
+        """On the encoder thread: the JSONCompactColumns bytes of ``rows`` (``[col,col,...]``), one
+        column at a time; the token as soon as the identity columns are encoded."""
+        try:
+            identity = _IDENTITY[table]
+            last = max(identity)
+            head: list[bytes] = []
+            for i, column in enumerate(iter_columns(table, rows)):
+                if i < last:
+                    head.append(column)
+                elif i == last:
+                    head.append(column)
+                    token = dedup_token(table, ranges, (head[k] for k in identity), len(rows))
+                    out.start(token, [b"[", b",".join(head)])
+                else:
+                    out.put(b",", column)
+            out.put(b"]")
+            out.close()
+        except BaseException as exc:  # noqa: BLE001 - handed to the writer, which raises it
+            out.fail(exc)
 
     # ---- reading ----
     async def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

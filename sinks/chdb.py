@@ -7,7 +7,9 @@ database per test). All chDB calls run on the sink's single thread (see base.Sin
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -21,6 +23,7 @@ from pingan.sinks.tables import INSERT_FORMAT, insert_statement
 DEFAULT_PATH = "var/chdb"
 _process_path: dict[str, Any] = {"path": None, "users": 0}
 _process_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 class StoreLockedError(UnavailableError):
@@ -141,14 +144,30 @@ class ChdbSink(Sink):
         result = self._session.query(sql, "JSONEachRow", params=bound)
         return parse_json_each_row(result.bytes())
 
-    def _insert(self, table: str, payload: bytes, token: str) -> None:
+    def _insert(self, table: str, payload: bytes | Iterable[bytes], token: str) -> None:
+        """One INSERT of the JSONCompactColumns bytes, streamed: the engine parses each part as it
+        arrives (a batch's first columns while the encoder makes the next ones), from bytes (no
+        text conversion of the payload); nothing is committed unless every part was sent."""
         if self._session is None:
             raise UnavailableError("the chDB sink is not open")
         escaped = token.replace("\\", "\\\\").replace("'", "\\'")
-        self._session.query(
-            f"{insert_statement(table)} SETTINGS insert_deduplication_token = '{escaped}' "
-            f"FORMAT {INSERT_FORMAT}\n" + payload.decode("utf-8")
-        )
+        statement = f"{insert_statement(table)} SETTINGS insert_deduplication_token = '{escaped}'"
+        parts = (payload,) if isinstance(payload, bytes) else payload
+        if not hasattr(self._session, "send_insert"):  # chDB before the streaming insert API
+            data = b"".join(parts).decode("utf-8")
+            self._session.query(f"{statement} FORMAT {INSERT_FORMAT}\n" + data)
+            return
+        inserter = self._session.send_insert(statement, INSERT_FORMAT)
+        try:
+            for part in parts:
+                inserter.append(part)
+            inserter.finish()
+        except BaseException:
+            try:
+                inserter.cancel()
+            except Exception as exc:  # noqa: BLE001 - the original error matters more
+                log.warning("cancelling a failed chDB insert failed: %s", exc)
+            raise
 
     def describe(self) -> str:
         return f"chDB at {self.path}, database {self.database}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -105,9 +106,11 @@ class HttpSink(Sink):
                                                 "output_format_json_validate_utf8": 1})
         return parse_json_each_row(data)
 
-    def _insert(self, table: str, payload: bytes, token: str) -> None:
+    def _insert(self, table: str, payload: bytes | Iterable[bytes], token: str) -> None:
         if self._client is None:
             raise UnavailableError("the ClickHouse client is not open")
+        if not isinstance(payload, bytes):
+            payload = b"".join(payload)  # the whole batch in one request body
         self._client.raw_insert(table, column_names=COLUMNS[table], insert_block=payload, fmt=INSERT_FORMAT,
                                 settings={"insert_deduplication_token": token})
 

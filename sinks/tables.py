@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from itertools import chain
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -73,24 +75,42 @@ def _b64_text(value: str | None) -> tuple[str | None, int]:
     return scrub_text(raw[:65536].decode("utf-8", "replace")), len(raw)
 
 
-Column = tuple[str, Callable[[list[dict[str, Any]]], list[Any]]]
+class Column(NamedTuple):
+    """One written column: the row key it comes from, whether the key must be present, and the
+    conversion of the whole column (a list of values -> the list of values written)."""
+
+    name: str
+    key: str
+    convert: Callable[[list[Any]], list[Any]] | None = None
+    required: bool = False
 
 
-def _get(key: str, convert: Callable[[Any], Any] | None = None) -> Callable[[list[dict[str, Any]]], list[Any]]:
+def _each(convert: Callable[[Any], Any]) -> Callable[[list[Any]], list[Any]]:
+    """A column conversion applying ``convert`` to every value."""
+    return lambda values: list(map(convert, values))
+
+
+def _get(key: str, convert: Callable[[list[Any]], list[Any]] | None = None, name: str | None = None) -> Column:
     """A column read from ``key`` of every row (None when absent), optionally converted."""
-    if convert is None:
-        return lambda rows: [r.get(key) for r in rows]
-    return lambda rows: [convert(r.get(key)) for r in rows]
+    return Column(name or key, key, convert)
 
 
-def _required(key: str, convert: Callable[[Any], Any] | None = None) -> Callable[[list[dict[str, Any]]], list[Any]]:
-    if convert is None:
-        return lambda rows: [r[key] for r in rows]
-    return lambda rows: [convert(r[key]) for r in rows]
+def _required(key: str, convert: Callable[[list[Any]], list[Any]] | None = None) -> Column:
+    return Column(key, key, convert, True)
 
 
-def _or_empty(value: Any) -> Any:
-    return value or ""
+def _epochs(values: list[Any]) -> list[Any]:
+    if set(map(type, values)) == {float}:  # what the decoder produces: nothing to convert
+        return values
+    return [_epoch(v) for v in values]
+
+
+def _or_empty(values: list[Any]) -> list[Any]:
+    return [v or "" for v in values]
+
+
+def _extras(values: list[Any]) -> list[str]:
+    return [_extra(v) if v else "{}" for v in values]
 
 
 def _strings(value: Any) -> list[str]:
@@ -105,84 +125,99 @@ def _labels(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (value or {}).items()}
 
 
+def _text_or_empty(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
 _EVENT_HEAD: list[Column] = [
-    ("event_id", _required("event_id")),
-    ("ts", _required("ts", _epoch)),
-    ("county_code", _required("county_code")),
-    ("county_name", _get("county_name", _or_empty)),
+    _required("event_id"),
+    _required("ts", _epochs),
+    _required("county_code"),
+    _get("county_name", _or_empty),
 ]
 
-#: table -> columns: (column name, function of the row list -> the column's values). The explicit
-#: registry of writable tables; the column order is the order of the bytes written.
+
+def _plain(*keys: str) -> list[Column]:
+    return [_get(k) for k in keys]
+
+
+#: table -> columns, in the order of the written bytes. The explicit registry of writable tables.
 COLUMN_SPECS: dict[str, list[Column]] = {
     "events_camera": [
         *_EVENT_HEAD,
-        ("township_code", _get("township_code", _or_empty)),
-        ("township_name", _get("township_name", _or_empty)),
-        *[(c, _get(c)) for c in ("village_code", "village_name", "camera_id", "kind", "person_id", "watchlist",
-                                 "plate", "confidence", "image_ref")],
-        ("extra", _get("extra", _extra)),
+        _get("township_code", _or_empty),
+        _get("township_name", _or_empty),
+        *_plain("village_code", "village_name", "camera_id", "kind", "person_id", "watchlist", "plate", "confidence",
+                "image_ref"),
+        _get("extra", _extras),
     ],
     "events_grid": [
         *_EVENT_HEAD,
-        ("township_code", _get("township_code", _or_empty)),
-        ("township_name", _get("township_name", _or_empty)),
-        *[(c, _get(c)) for c in ("village_code", "village_name", "report_id", "status", "category", "grid_id",
-                                 "household_id", "risk_level", "reporter")],
-        ("description", _get("description", _text)),
-        ("extra", _get("extra", _extra)),
+        _get("township_code", _or_empty),
+        _get("township_name", _or_empty),
+        *_plain("village_code", "village_name", "report_id", "status", "category", "grid_id", "household_id",
+                "risk_level", "reporter"),
+        _get("description", _each(_text)),
+        _get("extra", _extras),
     ],
     "events_fraud": [
         *_EVENT_HEAD,
-        ("township_code", _get("township_code", _or_empty)),
-        ("township_name", _get("township_name", _or_empty)),
-        *[(c, _get(c)) for c in ("case_id", "status", "fraud_type")],
-        ("loss_yuan", _get("loss_yuan", _decimal)),
-        ("victim_age", _get("victim_age")),
-        ("victim_id_number", _get("victim_id_number", _pseudonym_only)),
-        ("victim_phone", _get("victim_phone", _pseudonym_only)),
-        ("channel", _get("channel")),
-        ("extra", _get("extra", _extra)),
+        _get("township_code", _or_empty),
+        _get("township_name", _or_empty),
+        *_plain("case_id", "status", "fraud_type"),
+        _get("loss_yuan", _each(_decimal)),
+        _get("victim_age"),
+        _get("victim_id_number", _each(_pseudonym_only)),
+        _get("victim_phone", _each(_pseudonym_only)),
+        _get("channel"),
+        _get("extra", _extras),
     ],
     "events_service": [
         *_EVENT_HEAD,
-        *[(c, _get(c)) for c in ("township_code", "township_name", "record_id", "status", "department", "item_code",
-                                 "item_name", "channel", "one_visit_item", "visits", "sla_hours", "elapsed_hours",
-                                 "satisfaction")],
-        ("extra", _get("extra", _extra)),
+        *_plain("township_code", "township_name", "record_id", "status", "department", "item_code", "item_name",
+                "channel", "one_visit_item", "visits", "sla_hours", "elapsed_hours", "satisfaction"),
+        _get("extra", _extras),
     ],
     "alerts": [
-        ("alert_id", _required("alert_id")),
-        ("rule_id", _required("rule_id")),
-        ("rule_version", _get("rule_version", lambda v: "" if v is None else str(v))),
-        ("severity", _required("severity")),
-        ("key", _get("key", lambda v: "" if v is None else str(v))),
-        ("ts", _required("ts", _epoch)),
-        ("county_code", _required("county_code")),
-        *[(c, _get(c)) for c in ("county_name", "township_code", "township_name", "village_code")],
-        ("title", _get("title", _or_empty)),
-        ("evidence", _get("evidence", _strings)),
-        ("figures", _get("figures", _json_text)),
-        ("labels", _get("labels", _labels)),
-        ("domain", _get("domain")),
-        ("status", _get("status", lambda v: v or "enabled")),
-        ("topics", _get("topics", lambda v: _strings(v or ("alerts",)))),
+        _required("alert_id"),
+        _required("rule_id"),
+        _get("rule_version", _each(_text_or_empty)),
+        _required("severity"),
+        _get("key", _each(_text_or_empty)),
+        _required("ts", _epochs),
+        _required("county_code"),
+        *_plain("county_name", "township_code", "township_name", "village_code"),
+        _get("title", _or_empty),
+        _get("evidence", _each(_strings)),
+        _get("figures", _each(_json_text)),
+        _get("labels", _each(_labels)),
+        _get("domain"),
+        _get("status", _each(lambda v: v or "enabled")),
+        _get("topics", _each(lambda v: _strings(v or ("alerts",)))),
     ],
     "deadletters": [
-        ("reason", _required("reason", lambda v: scrub_text(str(v)))),
-        ("details", _get("details", lambda v: [scrub_text(str(x)) for x in v or ()])),
-        ("topic", _required("topic")),
-        ("partition", _required("partition", int)),
-        ("offset", _required("offset", int)),
-        ("key_text", _get("key_b64", lambda v: _b64_text(v)[0])),
-        ("value_text", _get("value_b64", lambda v: _b64_text(v)[0] or "")),
-        ("value_bytes", _get("value_b64", lambda v: _b64_text(v)[1])),
-        ("received_at", _required("received_at", _epoch)),
+        _required("reason", _each(lambda v: scrub_text(str(v)))),
+        _get("details", _each(lambda v: [scrub_text(str(x)) for x in v or ()])),
+        _required("topic"),
+        _required("partition", _each(int)),
+        _required("offset", _each(int)),
+        _get("key_b64", _each(lambda v: _b64_text(v)[0]), name="key_text"),
+        _get("value_b64", _each(lambda v: _b64_text(v)[0] or ""), name="value_text"),
+        _get("value_b64", _each(lambda v: _b64_text(v)[1]), name="value_bytes"),
+        _required("received_at", _epochs),
     ],
 }
 
+#: table -> the columns that identify its rows (what the insert deduplication token hashes): the
+#: same rows in the same order give the same token whatever else they carry (``received_at``).
+IDENTITY_COLUMNS: dict[str, tuple[str, ...]] = {
+    **{t: ("event_id",) for t in ("events_camera", "events_grid", "events_fraud", "events_service")},
+    "alerts": ("alert_id",),
+    "deadletters": ("topic", "partition", "offset"),
+}
+
 #: table -> column names, in the order of the written bytes.
-COLUMNS: dict[str, tuple[str, ...]] = {t: tuple(name for name, _ in spec) for t, spec in COLUMN_SPECS.items()}
+COLUMNS: dict[str, tuple[str, ...]] = {t: tuple(c.name for c in spec) for t, spec in COLUMN_SPECS.items()}
 
 #: stream name (schemas.events.STREAMS values) -> raw table.
 EVENT_TABLES: dict[str, str] = {
@@ -209,10 +244,50 @@ def insert_statement(table: str) -> str:
 INSERT_FORMAT = "JSONCompactColumns"
 
 
-def encode_rows(table: str, rows: list[dict[str, Any]]) -> bytes:
-    """The rows as JSONCompactColumns bytes (one JSON array per column, in COLUMNS order).
+class _Plan(NamedTuple):
+    columns: list[Column]
+    rest_values: Callable[[dict[str, Any]], tuple[Any, ...]]  # one row -> its raw values but the first
 
-    Column-wise extraction and a single ``orjson.dumps`` call: a few hundred nanoseconds per row.
-    """
-    columns = [extract(rows) for _, extract in COLUMN_SPECS[table]]
-    return orjson.dumps(columns, default=_default)
+
+_PLANS: dict[str, _Plan] = {
+    table: _Plan(spec, itemgetter(*(c.key for c in spec[1:]))) for table, spec in COLUMN_SPECS.items()
+}
+
+
+def _column(column: Column, rows: list[dict[str, Any]]) -> list[Any]:
+    key = column.key
+    if column.required:
+        return [r[key] for r in rows]  # KeyError: a required field is missing
+    return [r.get(key) for r in rows]
+
+
+def iter_columns(table: str, rows: list[dict[str, Any]]) -> Iterator[bytes]:
+    """Each column of the rows as the bytes of one JSON array, in COLUMNS order.
+
+    The first column (the id) is read on its own and comes out first, so a consumer can start
+    with it; the others are read row by row (one C-level ``itemgetter`` call per row into one
+    flat list: a row is visited once, not once per column, and nothing allocated per row outlives
+    it), then each is a strided slice of that list, converted and serialised when asked for, so a
+    consumer can write a column while the next one is encoded."""
+    plan = _PLANS[table]
+    columns = plan.columns
+    dumps = orjson.dumps
+    first = columns[0]
+    values = _column(first, rows)
+    yield dumps(first.convert(values) if first.convert is not None else values, default=_default)
+    width = len(columns) - 1
+    try:
+        flat: list[Any] | None = list(chain.from_iterable(map(plan.rest_values, rows)))
+    except KeyError:
+        flat = None  # a row without an optional key: read column by column
+    for i, column in enumerate(columns[1:]):
+        values = flat[i::width] if flat is not None else _column(column, rows)
+        if column.convert is not None:
+            values = column.convert(values)
+        yield dumps(values, default=_default)
+
+
+def encode_rows(table: str, rows: list[dict[str, Any]]) -> bytes:
+    """The rows as JSONCompactColumns bytes: ``[column, column, ...]``, one JSON array per column
+    in COLUMNS order (a few hundred nanoseconds per row)."""
+    return b"[" + b",".join(iter_columns(table, rows)) + b"]"
