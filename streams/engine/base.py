@@ -61,13 +61,12 @@ class RuleSpec:
 
 
 class EngineContext:
-    """What runtimes share with their engine: event time, the dirty set, the deadline scheduler."""
+    """What runtimes share with their engine: event time and the deadline scheduler."""
 
-    __slots__ = ("clock", "dirty", "schedule")
+    __slots__ = ("clock", "schedule")
 
     def __init__(self, schedule: Callable[[float, "RuleRuntime", str], None]):
         self.clock = [float("-inf")]  # a one-item list: handlers read clock[0] without a method call
-        self.dirty: set[tuple[RuleRuntime, str]] = set()
         self.schedule = schedule
 
 
@@ -79,17 +78,29 @@ def plain(value: Any) -> Any:
 
 
 class RuleRuntime:
-    """Base of the rule types. Subclasses implement ``handlers``, ``dump``, ``load``, ``expired``."""
+    """Base of the rule types. Subclasses implement ``handlers``, ``dump``, ``load``, ``expired``,
+    and may implement ``emit`` (their per-event code, inlined into the engine's per-topic function).
+
+    ``states`` and ``dirty`` (the keys changed since the engine last collected them) are created
+    once and only ever mutated: generated code holds references to them.
+    """
 
     horizon_s = 0.0  # how long an event can still matter to this rule (dedup retention)
+    #: side names in the order the rule sees an event that matches several of its sides
+    ORDER: tuple[str, ...] = ("main",)
 
     def __init__(self, spec: RuleSpec, ctx: EngineContext, index: int):
         self.spec = spec
         self.ctx = ctx
         self.index = index
         self.states: dict[str, Any] = {}
+        self.dirty: set[str] = set()
         self.prefix = f"r:{spec.id}:{spec.version}:"
         self._status = "shadow" if spec.status == "shadow" else "enabled"
+        a = spec.alert
+        #: the fields the alert's templates read (an alert renders from these, not a copy of the event)
+        self._template_names = tuple(dict.fromkeys(
+            [*a.title.names, *(n for t in a.labels.values() for n in t.names)]))
 
     # -- to implement ----------------------------------------------------------------------------
     def handlers(self) -> list[tuple[str, Handler]]:
@@ -112,6 +123,12 @@ class RuleRuntime:
         """Called by the engine when a scheduled deadline has passed."""
         return None
 
+    def emit(self, side: str, slot: str) -> tuple[list[str], dict[str, Any]] | None:
+        """The code run for an event that meets ``side``'s condition, or None (then the handler is
+        called). See :mod:`pingan.streams.engine.inline` for the names the code may use; every
+        name of its own starts with ``slot``."""
+        return None
+
     # -- shared ----------------------------------------------------------------------------------
     def snapshot(self, key: str) -> Any:
         """The JSON-able state of ``key`` (None: deleted)."""
@@ -123,7 +140,7 @@ class RuleRuntime:
         dead = [k for k, st in self.states.items() if self.expired(st, now)]
         for k in dead:
             del self.states[k]
-            self.ctx.dirty.add((self, k))
+            self.dirty.add(k)
 
     def suppressed(self, last: float | None, ts: float) -> bool:
         s = self.spec.suppress
@@ -144,7 +161,7 @@ class RuleRuntime:
             value = source.get(name)
             if value is not None:
                 figures[name] = plain(value)
-        values = dict(source)
+        values = {name: source.get(name) for name in self._template_names}
         values.update(figures)
         values["key"] = key
         labels = {"county": source.get("county_code") or "", "domain": a.domain}

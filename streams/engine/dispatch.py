@@ -1,12 +1,14 @@
-"""Per-topic dispatch: one generated function per input topic runs every rule's handlers on an event.
+"""Per-topic dispatch: one generated function per input topic runs every rule on an event.
 
-Every rule handler starts with ``if not cond(event): return None``, and on most events most
-conditions are false. The dispatcher inlines each rule's compiled condition expressions (the
-source :mod:`pingan.streams.engine.compiler` generated from the validated tree, with its slots and
-temporaries renamed per rule) and calls the rule's handlers only when one of its conditions on
-this topic holds; the handler then checks its own condition again, so the dispatcher can only
-skip work, never change a result. A condition that raises inside the dispatcher counts as true
-(the handler decides). Handlers are called in rule order, as a plain loop over them would.
+On most events most conditions are false, and a call per rule costs more than most checks. The
+dispatcher inlines each rule's compiled condition expressions (the source
+:mod:`pingan.streams.engine.compiler` generated from the validated tree, with its slots and
+temporaries renamed per rule) and, under each, the rule type's own per-event code
+(``RuleRuntime.emit``: key, grace, state update; alerts are built by a call, they are rare).
+A rule type that emits no code keeps its handler, called when one of its conditions on this
+topic holds (the handler checks its own condition again, so that test can only skip work; a
+condition that raises there counts as true and the handler decides). Rules run in rule order, as
+a plain loop over their handlers would.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 from typing import Any, Callable
 
 from pingan.streams.engine.compiler import _BUILTINS
+from pingan.streams.engine.inline import ATTRS, LOCALS
 
 Dispatch = Callable[[dict[str, Any], list], None]
 _NAME = re.compile(r"\b_([kt])(\d+)\b")
@@ -38,19 +41,32 @@ def _expr(cond: Any, prefix: str, slots: dict[str, Any]) -> str | None:
     return _NAME.sub(lambda m: f"_{m.group(1)}{prefix}_{m.group(2)}", expr)
 
 
-def build(groups: list[tuple[list[Any], list[Callable]]], topic: str) -> Dispatch:
-    """``groups``: per rule, in order, (its conditions on this topic, its handlers on this topic)."""
-    slots: dict[str, Any] = {}
+def build(groups: list[tuple[Any, list[tuple[str, Any, Callable]]]], topic: str, clock: list[float]) -> Dispatch:
+    """``groups``: per rule, in rule order, (its runtime, its sides on this topic in the order the
+    rule sees them: (side name, compiled condition, handler)).
+
+    A side whose rule type can ``emit`` its code gets it inlined under its condition (evaluated
+    once: an exception makes it false, as in the compiled condition). Other rules keep the handler
+    call under the test "one of the rule's conditions on this topic holds"."""
+    slots: dict[str, Any] = {"_clock": clock, "str": str}
     body: list[str] = []
-    for i, (conds, handlers) in enumerate(groups):
-        exprs = [_expr(c, f"{i}x{j}", slots) for j, c in enumerate(conds)]
-        names = []
-        for j, handler in enumerate(handlers):
+    for i, (rt, sides) in enumerate(groups):
+        fragments = []
+        for j, (side, cond, _handler) in enumerate(sides):
+            expr = _expr(cond, f"{i}x{j}", slots)
+            emitted = rt.emit(side, f"_r{i}s{j}") if expr is not None else None
+            fragments.append(None if emitted is None else (expr, emitted))
+        if sides and all(f is not None for f in fragments):
+            for expr, (lines, own) in fragments:
+                slots.update(own)
+                body += ["try:", f"    c = {expr}", f"except {_ERRORS}:", "    c = False", "if c:"]
+                body += ["    " + line for line in lines]
+            continue
+        exprs = [_expr(cond, f"{i}y{j}", slots) for j, (_, cond, _) in enumerate(sides)]
+        calls = []
+        for j, (_, _, handler) in enumerate(sides):
             name = f"_h{i}_{j}"
             slots[name] = handler
-            names.append(name)
-        calls = []
-        for name in names:
             calls += [f"a = {name}(e)", "if a is not None:", "    out.append(a)"]
         if not exprs or any(x is None for x in exprs):
             body += calls  # nothing to inline: the handlers decide
@@ -58,7 +74,8 @@ def build(groups: list[tuple[list[Any], list[Callable]]], topic: str) -> Dispatc
         test = " or ".join(f"({x})" for x in exprs)
         body += ["try:", f"    c = {test}", f"except {_ERRORS}:", "    c = True", "if c:"]
         body += ["    " + line for line in calls]
-    source = "def dispatch(e, out):\n" + "".join(f"    {line}\n" for line in body or ["pass"])
+    head = ["ts = e['ts']", "now = _clock[0]"]
+    source = "def dispatch(e, out):\n" + "".join(f"    {line}\n" for line in head + body)
     _audit(source, slots)
     namespace: dict[str, Any] = {"__builtins__": {}, **_BUILTINS, **slots}
     exec(compile(source, f"<dispatch {topic}>", "exec"), namespace)  # noqa: S102 - from compiled conditions
@@ -69,11 +86,11 @@ def build(groups: list[tuple[list[Any], list[Callable]]], topic: str) -> Dispatc
 
 def _audit(source: str, slots: dict[str, Any]) -> None:
     """The composed source uses only the conditions' own names, the handler slots and its locals."""
-    allowed = {"e", "out", "a", "c", "None", "True", "False", *slots, *_BUILTINS}
+    allowed = {"e", "out", "a", "c", "ts", "now", "None", "True", "False", *LOCALS, *slots, *_BUILTINS}
     for n in ast.walk(ast.parse(source)):
         if isinstance(n, ast.Name) and n.id not in allowed and not n.id.startswith("_t"):
             raise AssertionError(f"dispatch code uses unexpected name {n.id!r}")
-        if isinstance(n, ast.Attribute) and n.attr not in {"lower", "upper", "startswith", "endswith", "search", "append"}:
+        if isinstance(n, ast.Attribute) and n.attr not in {"lower", "upper", "startswith", "endswith", "search", *ATTRS}:
             raise AssertionError(f"dispatch code uses unexpected attribute {n.attr!r}")
         if isinstance(n, (ast.Import, ast.ImportFrom, ast.Lambda, ast.Global, ast.Nonlocal)):
             raise AssertionError("dispatch code has a forbidden construct")

@@ -57,6 +57,7 @@ class Engine:
         self._time_dirty = False
         self._next_sweep = float("-inf")
         self._rules: list[RuleRuntime] = []
+        self._retired: list[RuleRuntime] = []  # removed by a reload, their state keys still to delete
         self._by_topic: dict[str, tuple] = {}
         self._retention: dict[str, float] = {}
         self.stats = {"events": 0, "duplicates": 0, "alerts": 0}
@@ -76,21 +77,22 @@ class Engine:
                 rt._status = "shadow" if spec.status == "shadow" else "enabled"
             runtimes.append(rt)
         by_topic: dict[str, list] = {}
-        groups: dict[str, list[tuple[list, list]]] = {}
+        groups: dict[str, list[tuple[RuleRuntime, list]]] = {}
         retention: dict[str, float] = {}
         for rt in runtimes:
             mine: dict[str, list] = {}
-            for topic, handler in rt.handlers():
+            handlers = rt.handlers()
+            assert len(handlers) == len(rt.ORDER), rt.spec.id
+            for name, (topic, handler) in zip(rt.ORDER, handlers):
                 by_topic.setdefault(topic, []).append(handler)
-                mine.setdefault(topic, []).append(handler)
+                mine.setdefault(topic, []).append((name, rt.spec.sides[name].cond, handler))
                 retention[topic] = max(retention.get(topic, self._dedup_min_s), rt.horizon_for(topic))
-            for topic, handlers in mine.items():
-                conds = [side.cond for side in rt.spec.sides.values() if side.topic == topic]
-                groups.setdefault(topic, []).append((conds, handlers))
+            for topic, sides in mine.items():
+                groups.setdefault(topic, []).append((rt, sides))
         self._rules = runtimes
         self._by_topic = {topic: tuple(handlers) for topic, handlers in by_topic.items()}
-        # one generated function per topic: conditions inlined, handlers called when one holds
-        self._dispatch = {topic: build_dispatch(g, topic) for topic, g in groups.items()}
+        # one generated function per topic: conditions and the rules' per-event code inlined
+        self._dispatch = {topic: build_dispatch(g, topic, self._ctx.clock) for topic, g in groups.items()}
         self._retention = retention
         self.ruleset = ruleset
 
@@ -100,9 +102,9 @@ class Engine:
         self._install(ruleset, old)
         for rt in old.values():  # removed or changed rules: forget their state
             rt.removed = True
-            for key in list(rt.states):
-                self._ctx.dirty.add((rt, key))
+            rt.dirty.update(rt.states)
             rt.states.clear()
+            self._retired.append(rt)
 
     def rules_by_stream(self) -> dict[str, list[str]]:
         """stream -> ids of the rules that see its events."""
@@ -201,9 +203,14 @@ class Engine:
     def dirty_state(self) -> dict[str, Any]:
         """State changes since the last call: state key -> JSON-able value, or None to delete."""
         out: dict[str, Any] = {}
-        for rt, key in self._ctx.dirty:
-            out[rt.prefix + key] = None if getattr(rt, "removed", False) else rt.snapshot(key)
-        self._ctx.dirty.clear()
+        for rt in (*self._rules, *self._retired):
+            if rt.dirty:
+                removed = getattr(rt, "removed", False)
+                prefix, snapshot = rt.prefix, rt.snapshot
+                for key in rt.dirty:
+                    out[prefix + key] = None if removed else snapshot(key)
+                rt.dirty.clear()
+        self._retired.clear()
         out.update(self._seen.changes())  # seen-id chunks written and evicted
         for key in self._stale:
             out[key] = None

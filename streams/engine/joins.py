@@ -9,6 +9,7 @@ from bisect import bisect_left, bisect_right, insort
 from typing import Any
 
 from pingan.streams.engine.base import Handler, RuleRuntime
+from pingan.streams.engine.inline import block, with_key, within_grace
 
 _HIGH = "\U0010ffff"
 
@@ -22,6 +23,8 @@ class SequenceState:
 
 
 class SequenceRule(RuleRuntime):
+    ORDER = ("then", "first")  # an event matching both sides never joins with itself
+
     def __init__(self, spec, ctx, index):
         super().__init__(spec, ctx, index)
         within = spec.params["within"]
@@ -38,7 +41,7 @@ class SequenceRule(RuleRuntime):
         spec = self.spec
         first, then = spec.sides["first"], spec.sides["then"]
         within, suppress, grace, retain = spec.params["within"], spec.suppress, spec.grace, self.retain
-        states, dirty, clock, alert = self.states, self.ctx.dirty, self.ctx.clock, self.alert
+        states, dirty, clock, alert = self.states, self.dirty, self.ctx.clock, self.alert
 
         def on_first(e: dict[str, Any]) -> None:
             if not first.cond(e):
@@ -61,7 +64,7 @@ class SequenceRule(RuleRuntime):
             keep = firsts[-1][0] - retain
             if firsts[0][0] < keep:
                 del firsts[: bisect_left(firsts, (keep,))]
-            dirty.add((self, k))
+            dirty.add(k)
             return None
 
         def on_then(e: dict[str, Any]) -> dict[str, Any] | None:
@@ -90,12 +93,66 @@ class SequenceRule(RuleRuntime):
                 return None
             if st.last is None or ts > st.last:
                 st.last = ts
-            dirty.add((self, k))
+            dirty.add(k)
             figures = {"gap_s": ts - f_ts, "within_s": within}
             return alert(ts, k, e, [f_id, e["event_id"]], figures)
 
         # then before first: an event matching both sides never joins with itself
         return [(then.topic, on_then), (first.topic, on_first)]
+
+    def emit(self, side: str, slot: str) -> tuple[list[str], dict[str, Any]]:
+        """``first`` events are inlined (stored); a ``then`` event that meets a stored key calls
+        :meth:`_joined` (most do not: no state for their key)."""
+        spec = self.spec
+        retain = float(self.retain)
+        slots: dict[str, Any] = {f"{slot}S": self.states, f"{slot}D": self.dirty, f"{slot}N": SequenceState,
+                                 f"{slot}bl": bisect_left, f"{slot}ins": insort, f"{slot}J": self._joined}
+        if side == "first":
+            body = [
+                f"st = {slot}S.get(k)",
+                "if st is None:",
+                f"    st = {slot}S[k] = {slot}N()",
+                "firsts = st.firsts",
+                "item = (ts, e['event_id'])",
+                "if not firsts or firsts[-1][0] <= ts:",
+                "    firsts.append(item)",
+                "else:",
+                f"    {slot}ins(firsts, item)",
+                f"keep = firsts[-1][0] - {retain!r}",
+                "if firsts[0][0] < keep:",
+                f"    del firsts[:{slot}bl(firsts, (keep,))]",
+                f"{slot}D.add(k)",
+            ]
+            return with_key(spec.sides[side], slot, slots, within_grace(spec.grace, body)), slots
+        body = [
+            f"st = {slot}S.get(k)",
+            *block("if st is not None and st.firsts:", within_grace(spec.grace, [
+                f"a = {slot}J(st, k, e, ts)",
+                "if a is not None:",
+                "    out.append(a)",
+            ])),
+        ]
+        return with_key(spec.sides[side], slot, slots, body), slots
+
+    def _joined(self, st: SequenceState, k: str, e: dict[str, Any], ts: float) -> dict[str, Any] | None:
+        """A ``then`` event of key ``k`` whose state holds first events (grace already checked)."""
+        within, suppress = self.spec.params["within"], self.spec.suppress
+        firsts = st.firsts
+        if firsts[-1][0] <= ts:
+            f_ts, f_id = firsts[-1]
+        else:
+            i = bisect_right(firsts, (ts, _HIGH)) - 1
+            if i < 0:
+                return None
+            f_ts, f_id = firsts[i]
+        if f_ts < ts - within:
+            return None
+        if suppress is not None and st.last is not None and ts < st.last + suppress:
+            return None
+        if st.last is None or ts > st.last:
+            st.last = ts
+        self.dirty.add(k)
+        return self.alert(ts, k, e, [f_id, e["event_id"]], {"gap_s": ts - f_ts, "within_s": within})
 
     def dump(self, key: str, state: SequenceState) -> Any:
         return {"firsts": [list(x) for x in state.firsts], "last": state.last}

@@ -43,7 +43,7 @@ class SpikeRule(RuleRuntime):
         p = spec.params
         baseline, factor, min_count = p["baseline"], p["factor"], p["min_count"]
         cond, key_of, suppress, grace = side.cond, side.key, spec.suppress, spec.grace
-        states, dirty, clock, alert = self.states, self.ctx.dirty, self.ctx.clock, self.alert
+        states, dirty, clock, alert = self.states, self.dirty, self.ctx.clock, self.alert
         bucket_of = self.bucket_fn()
 
         def on_event(e: dict[str, Any]) -> dict[str, Any] | None:
@@ -58,7 +58,7 @@ class SpikeRule(RuleRuntime):
             b = bucket_of(ts)
             if self.since is None or b < self.since:
                 self.since = b
-                dirty.add((self, META))
+                dirty.add(META)
             st = states.get(k)
             if st is None:
                 st = states[k] = SpikeState()
@@ -67,7 +67,7 @@ class SpikeRule(RuleRuntime):
             newest = max(counts)
             for old in [x for x in counts if x < newest - baseline]:
                 del counts[old]
-            dirty.add((self, k))
+            dirty.add(k)
             if c < min_count or b - self.since < baseline:
                 return None
             avg = sum(counts.get(b - i, 0) for i in range(1, baseline + 1)) / baseline

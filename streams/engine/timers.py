@@ -16,18 +16,21 @@ from bisect import bisect_left, insort
 from typing import Any
 
 from pingan.streams.engine.base import Handler, RuleRuntime, plain
+from pingan.streams.engine.inline import block, with_key, within_grace
 
 
 class TimerState:
     __slots__ = ("clock", "last", "cancels")
 
     def __init__(self) -> None:
-        self.clock: list | None = None  # [start_ts, deadline, start_event_id, context]
+        self.clock: tuple | None = None  # (start_ts, deadline, start_event_id, context values)
         self.last: float | None = None
         self.cancels: list[float] = []  # ts of recent cancel events that met no clock (sorted)
 
 
 class DeadlineRule(RuleRuntime):
+    ORDER = ("cancel", "main")  # an event that both cancels and starts leaves a fresh clock running
+
     def __init__(self, spec, ctx, index):
         super().__init__(spec, ctx, index)
         self.horizon_s = max(spec.params["within"], spec.suppress or 0.0)
@@ -37,7 +40,7 @@ class DeadlineRule(RuleRuntime):
         start, cancel = spec.sides["main"], spec.sides["cancel"]
         within, grace = spec.params["within"], spec.grace
         context_fields = spec.context_fields
-        states, dirty, clock, schedule = self.states, self.ctx.dirty, self.ctx.clock, self.ctx.schedule
+        states, dirty, clock, schedule = self.states, self.dirty, self.ctx.clock, self.ctx.schedule
 
         def on_start(e: dict[str, Any]) -> None:
             if not start.cond(e):
@@ -60,9 +63,8 @@ class DeadlineRule(RuleRuntime):
                 i = bisect_left(cancels, ts)
                 if i < len(cancels) and cancels[i] <= deadline:
                     return None
-            context = {name: e.get(name) for name in context_fields}
-            st.clock = [ts, deadline, e["event_id"], context]
-            dirty.add((self, k))
+            st.clock = (ts, deadline, e["event_id"], tuple([e.get(name) for name in context_fields]))
+            dirty.add(k)
             schedule(deadline, self, k)
             return None
 
@@ -77,7 +79,7 @@ class DeadlineRule(RuleRuntime):
             if st is not None and st.clock is not None:
                 if st.clock[0] <= ts <= st.clock[1]:
                     st.clock = None
-                    dirty.add((self, k))
+                    dirty.add(k)
                     if st.last is None and not st.cancels:
                         del states[k]
                 return None
@@ -91,7 +93,7 @@ class DeadlineRule(RuleRuntime):
                 insort(cancels, ts)
             if cancels[0] < cancels[-1] - within:
                 del cancels[: bisect_left(cancels, cancels[-1] - within)]
-            dirty.add((self, k))
+            dirty.add(k)
             return None
 
         # cancel first: an event that both cancels and starts leaves a fresh clock running
@@ -101,24 +103,81 @@ class DeadlineRule(RuleRuntime):
         st = self.states.get(key)
         if st is None or st.clock is None or st.clock[1] != deadline:
             return None  # cancelled, or superseded: a stale schedule entry
-        start_ts, _, event_id, context = st.clock
+        start_ts, _, event_id, values = st.clock
         st.clock = None
-        self.ctx.dirty.add((self, key))
+        self.dirty.add(key)
         if self.suppressed(st.last, deadline):
             return None
         st.last = deadline
         figures = {"within_s": self.spec.params["within"], "started_ts": start_ts}
-        return self.alert(deadline, key, context, [event_id], figures)
+        return self.alert(deadline, key, dict(zip(self.spec.context_fields, values)), [event_id], figures)
+
+    def emit(self, side: str, slot: str) -> tuple[list[str], dict[str, Any]]:
+        spec = self.spec
+        within = float(spec.params["within"])
+        slots: dict[str, Any] = {f"{slot}S": self.states, f"{slot}D": self.dirty, f"{slot}N": TimerState,
+                                 f"{slot}bl": bisect_left, f"{slot}ins": insort, f"{slot}R": self,
+                                 f"{slot}sch": self.ctx.schedule}
+        if side == "main":
+            context = "".join(f"e.get({name!r}), " for name in spec.context_fields)
+            body = [
+                f"st = {slot}S.get(k)",
+                "if st is None:",
+                f"    st = {slot}S[k] = {slot}N()",
+                *block("if st.clock is None:", [
+                    f"d = ts + {within!r}",
+                    "cs = st.cancels",
+                    "i = len(cs) and " + f"{slot}bl(cs, ts)",
+                    # a cancel already seen (before this late start) may stop the clock at once
+                    *block("if i >= len(cs) or cs[i] > d:", [
+                        f"st.clock = (ts, d, e['event_id'], ({context}))",
+                        f"{slot}D.add(k)",
+                        f"{slot}sch(d, {slot}R, k)",
+                    ]),
+                ]),
+            ]
+            return with_key(spec.sides[side], slot, slots, within_grace(spec.grace, body)), slots
+        body = [
+            f"st = {slot}S.get(k)",
+            "cl = None if st is None else st.clock",
+            *block("if cl is not None:", [
+                *block("if cl[0] <= ts <= cl[1]:", [
+                    "st.clock = None",
+                    f"{slot}D.add(k)",
+                    "if st.last is None and not st.cancels:",
+                    f"    del {slot}S[k]",
+                ]),
+            ]),
+            # no clock: remember the cancel for a start that may still arrive late (or at the same ts)
+            *block("else:", [
+                "if st is None:",
+                f"    st = {slot}S[k] = {slot}N()",
+                "cs = st.cancels",
+                "if not cs or cs[-1] <= ts:",
+                "    cs.append(ts)",
+                "else:",
+                f"    {slot}ins(cs, ts)",
+                f"if cs[0] < cs[-1] - {within!r}:",
+                f"    del cs[:{slot}bl(cs, cs[-1] - {within!r})]",
+                f"{slot}D.add(k)",
+            ]),
+        ]
+        return with_key(spec.sides[side], slot, slots, body), slots
 
     def dump(self, key: str, state: TimerState) -> Any:
         clock = state.clock
         if clock is not None:
-            clock = clock[:3] + [{k: plain(v) for k, v in clock[3].items()}]
+            context = {name: plain(v) for name, v in zip(self.spec.context_fields, clock[3])}
+            clock = [clock[0], clock[1], clock[2], context]
         return {"clock": clock, "last": state.last, "cancels": state.cancels}
 
     def load(self, key: str, value: Any) -> None:
         st = TimerState()
-        st.clock = value.get("clock")
+        clock = value.get("clock")
+        if clock is not None:
+            context = clock[3] or {}
+            clock = (clock[0], clock[1], clock[2], tuple([context.get(name) for name in self.spec.context_fields]))
+        st.clock = clock
         st.last = value.get("last")
         st.cancels = list(value.get("cancels") or ())
         self.states[key] = st

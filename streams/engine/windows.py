@@ -7,10 +7,11 @@ the window.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, bisect_right
 from typing import Any
 
 from pingan.streams.engine.base import Handler, RuleRuntime
+from pingan.streams.engine.inline import block, suppressed_test, with_key, within_grace
 
 _HIGH = "\U0010ffff"  # sorts after every event id: (ts, _HIGH) is the upper bound of ts
 
@@ -25,7 +26,7 @@ class MatchRule(RuleRuntime):
     def handlers(self) -> list[tuple[str, Handler]]:
         side = self.spec.sides["main"]
         cond, key_of, suppress, grace = side.cond, side.key, self.spec.suppress, self.spec.grace
-        states, dirty, clock, alert = self.states, self.ctx.dirty, self.ctx.clock, self.alert
+        states, dirty, clock, alert = self.states, self.dirty, self.ctx.clock, self.alert
 
         def on_event(e: dict[str, Any]) -> dict[str, Any] | None:
             if not cond(e):
@@ -41,10 +42,22 @@ class MatchRule(RuleRuntime):
                 if last is not None and ts < last + suppress:
                     return None
                 states[k] = ts if last is None or ts > last else last
-                dirty.add((self, k))
+                dirty.add(k)
             return alert(ts, k, e, [e["event_id"]], {})
 
         return [(side.topic, on_event)]
+
+    def emit(self, side: str, slot: str) -> tuple[list[str], dict[str, Any]]:
+        spec = self.spec
+        slots: dict[str, Any] = {f"{slot}S": self.states, f"{slot}D": self.dirty, f"{slot}A": self.alert}
+        fire = [f"out.append({slot}A(ts, k, e, [e['event_id']], {{}}))"]
+        if spec.suppress is None:
+            body = fire
+        else:
+            body = [f"last = {slot}S.get(k)",
+                    *block(f"if {suppressed_test(spec.suppress, 'last')}:",
+                           [f"{slot}S[k] = ts if last is None or ts > last else last", f"{slot}D.add(k)", *fire])]
+        return with_key(spec.sides[side], slot, slots, within_grace(spec.grace, body)), slots
 
     def dump(self, key: str, state: Any) -> Any:
         return {"last": state}
@@ -84,7 +97,7 @@ class CountRule(RuleRuntime):
         window, threshold, strict = spec.params["window"], spec.params["threshold"], spec.params["op"] == ">"
         retain = self.retain
         distinct_field = spec.params.get("distinct")
-        states, dirty, clock, alert = self.states, self.ctx.dirty, self.ctx.clock, self.alert
+        states, dirty, clock, alert = self.states, self.dirty, self.ctx.clock, self.alert
 
         def on_event(e: dict[str, Any]) -> dict[str, Any] | None:
             if not cond(e):
@@ -106,16 +119,19 @@ class CountRule(RuleRuntime):
             if st is None:
                 st = states[k] = WindowState()
             ev = st.ev
-            if not ev or ev[-1][0] <= ts:
+            if not ev or ev[-1][0] < ts:
                 ev.append(item)
                 hi = len(ev)
             else:
-                insort(ev, item)
+                i = bisect_left(ev, item)
+                if i < len(ev) and ev[i] == item:
+                    return None  # a re-delivered event the window already holds
+                ev.insert(i, item)
                 hi = bisect_right(ev, (ts, _HIGH))
             if ev[0][0] < ev[-1][0] - retain:
                 del ev[: bisect_left(ev, (ev[-1][0] - retain,))]
                 hi = bisect_right(ev, (ts, _HIGH))
-            dirty.add((self, k))
+            dirty.add(k)
             lo = bisect_left(ev, (ts - window,), 0, hi)
             n = hi - lo if distinct_field is None else len({ev[i][1] for i in range(lo, hi)})
             if (n <= threshold) if strict else (n < threshold):
@@ -132,6 +148,77 @@ class CountRule(RuleRuntime):
             return alert(ts, k, e, ids, figures)
 
         return [(side.topic, on_event)]
+
+    def emit(self, side: str, slot: str) -> tuple[list[str], dict[str, Any]]:
+        """The window update inlined; counting past the threshold and the alert stay a call."""
+        spec = self.spec
+        s = spec.sides[side]
+        slots: dict[str, Any] = {f"{slot}S": self.states, f"{slot}D": self.dirty, f"{slot}W": WindowState,
+                                 f"{slot}bl": bisect_left, f"{slot}br": bisect_right,
+                                 f"{slot}T": self._triggered, f"{slot}H": _HIGH}
+        retain = float(self.retain)
+        field = spec.params.get("distinct")
+        trigger = [f"a = {slot}T(st, k, e, ts, hi)", "if a is not None:", "    out.append(a)"]
+        window, threshold = float(spec.params["window"]), spec.params["threshold"]
+        op = ">" if spec.params["op"] == ">" else ">="
+        # the count checks its threshold inline; a distinct count is at most the count, so it is
+        # only counted (in the call) once the count reaches the threshold
+        reached = f"if hi - {slot}bl(ev, (ts - {window!r},), 0, hi) {op} {int(threshold)!r}:"
+        if field is None:
+            head = ["item = (ts, e['event_id'])"]
+        else:
+            head = [f"v = e.get({field!r})", 'if v is None or v == "":', "    item = None", "else:",
+                    "    item = (ts, v if v.__class__ is str else str(v), e['event_id'])"]
+        update = [
+            f"st = {slot}S.get(k)",
+            "if st is None:",
+            f"    st = {slot}S[k] = {slot}W()",
+            "ev = st.ev",
+            "dup = False",
+            "if not ev or ev[-1][0] < ts:",
+            "    ev.append(item)",
+            "    hi = len(ev)",
+            "else:",
+            f"    i = {slot}bl(ev, item)",
+            "    if i < len(ev) and ev[i] == item:",
+            "        dup = True",  # a re-delivered event the window already holds
+            "    else:",
+            "        ev.insert(i, item)",
+            f"        hi = {slot}br(ev, (ts, {slot}H))",
+            *block("if not dup:", [
+                f"if ev[0][0] < ev[-1][0] - {retain!r}:",
+                f"    del ev[:{slot}bl(ev, (ev[-1][0] - {retain!r},))]",
+                f"    hi = {slot}br(ev, (ts, {slot}H))",
+                f"{slot}D.add(k)",
+                *block(reached, trigger),
+            ]),
+        ]
+        body = head + block("if item is not None:", update) if field is not None else head + update
+        return with_key(s, slot, slots, within_grace(spec.grace, body)), slots
+
+    def _triggered(self, st: WindowState, k: str, e: dict[str, Any], ts: float, hi: int) -> dict[str, Any] | None:
+        """After the window of ``k`` took the event at ``ts`` (``hi``: end of its ts in ``st.ev``):
+        the alert, if the window ending at ts reaches the threshold and no suppression holds."""
+        params = self.spec.params
+        window, threshold = params["window"], params["threshold"]
+        ev = st.ev
+        lo = bisect_left(ev, (ts - window,), 0, hi)
+        if self.distinct:
+            n = len({ev[i][1] for i in range(lo, hi)})
+        else:
+            n = hi - lo
+        if (n <= threshold) if params["op"] == ">" else (n < threshold):
+            return None
+        last = st.last
+        suppress = self.spec.suppress
+        if suppress is not None and last is not None and ts < last + suppress:
+            return None
+        if last is None or ts > last:
+            st.last = ts
+        figures = {"count": hi - lo, "threshold": threshold, "window_s": window}
+        if self.distinct:
+            figures["distinct"] = n
+        return self.alert(ts, k, e, [ev[i][-1] for i in range(lo, hi)], figures)
 
     def dump(self, key: str, state: WindowState) -> Any:
         return {"ev": [list(x) for x in state.ev], "last": state.last}
