@@ -23,19 +23,25 @@ MISSING = "-"
 class Template:
     """A compiled template; ``names`` are the placeholders it uses."""
 
-    __slots__ = ("parts", "names", "text")
+    __slots__ = ("parts", "names", "text", "_steps")
 
     def __init__(self, parts: tuple[tuple[str, str | None, str], ...], text: str):
         self.parts = parts
         self.names = tuple(dict.fromkeys(name for _, name, _ in parts if name))
         self.text = text
+        # (literal, name, spec, plain): a plain placeholder takes a str value as it is
+        self._steps = tuple((literal, name, spec, not spec and name not in CLEAR_PERSONAL)
+                            for literal, name, spec in parts)
 
     def render(self, values: dict[str, Any]) -> str:
         out = []
-        for literal, name, spec in self.parts:
-            out.append(literal)
+        append = out.append
+        for literal, name, spec, as_is in self._steps:
+            if literal:
+                append(literal)
             if name is not None:
-                out.append(render_value(name, values.get(name), spec))
+                value = values.get(name)
+                append(value if as_is and value.__class__ is str else render_value(name, value, spec))
         return "".join(out)
 
 

@@ -218,7 +218,9 @@ class CountRule(RuleRuntime):
         figures = {"count": hi - lo, "threshold": threshold, "window_s": window}
         if self.distinct:
             figures["distinct"] = n
-        return self.alert(ts, k, e, [ev[i][-1] for i in range(lo, hi)], figures)
+        # the alert keeps the last evidence_max ids: only those are collected
+        first = max(lo, hi - self.spec.alert.evidence_max)
+        return self.alert(ts, k, e, [ev[i][-1] for i in range(first, hi)], figures)
 
     def dump(self, key: str, state: WindowState) -> Any:
         return {"ev": [list(x) for x in state.ev], "last": state.last}
