@@ -66,16 +66,16 @@ def decoders():
 
 def test_every_topic_has_a_fast_path(decoders):
     _, fast = decoders
-    assert set(fast._checks) == set(BASE)
+    assert set(fast._fast) == set(BASE) and not fast.unsupported
 
 
 @pytest.mark.parametrize("topic", sorted(BASE))
 def test_valid_events_take_the_fast_path_with_the_same_record(decoders, topic):
     slow, fast = decoders
     raw = orjson.dumps(BASE[topic])
-    before = fast.fast
+    before = fast.slow
     assert outcome(fast, topic, raw) == outcome(slow, topic, raw)
-    assert fast.fast == before + 1
+    assert fast.slow == before
 
 
 @pytest.mark.parametrize("topic,field,value", VARIANTS)
