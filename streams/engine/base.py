@@ -63,11 +63,13 @@ class RuleSpec:
 class EngineContext:
     """What runtimes share with their engine: event time and the deadline scheduler."""
 
-    __slots__ = ("clock", "schedule")
+    __slots__ = ("clock", "schedule", "late_s")
 
-    def __init__(self, schedule: Callable[[float, "RuleRuntime", str], None]):
+    def __init__(self, schedule: Callable[[float, "RuleRuntime", str], None], late_s: float = 6 * 3600.0):
         self.clock = [float("-inf")]  # a one-item list: handlers read clock[0] without a method call
         self.schedule = schedule
+        #: how late an event may still arrive and be judged right (rules without a grace period)
+        self.late_s = late_s
 
 
 def plain(value: Any) -> Any:
@@ -97,6 +99,10 @@ class RuleRuntime:
         self.dirty: set[str] = set()
         self.prefix = f"r:{spec.id}:{spec.version}:"
         self._status = "shadow" if spec.status == "shadow" else "enabled"
+        # a key's last firing is kept past its suppression for the events that may still arrive
+        # late with a ts inside it (the rule's grace, else the engine's lateness allowance)
+        late = spec.grace if spec.grace is not None else ctx.late_s
+        self.suppress_keep_s = spec.suppress + late if spec.suppress else 0.0
         a = spec.alert
         #: the fields the alert's templates read (an alert renders from these, not a copy of the event)
         self._template_names = tuple(dict.fromkeys(
@@ -141,6 +147,10 @@ class RuleRuntime:
         for k in dead:
             del self.states[k]
             self.dirty.add(k)
+
+    def suppression_over(self, last: float | None, now: float) -> bool:
+        """True when a key whose last firing was at ``last`` no longer needs it remembered."""
+        return last is None or now >= last + self.suppress_keep_s
 
     def suppressed(self, last: float | None, ts: float) -> bool:
         s = self.spec.suppress

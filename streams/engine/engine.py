@@ -48,20 +48,21 @@ class Engine:
 
     def __init__(self, ruleset: RuleSet, dedup_min_s: float = DEDUP_MIN_S, dedup_max_ids: int = DEDUP_MAX_IDS):
         self._dedup_min_s = dedup_min_s
-        self._ctx = EngineContext(self._schedule)
+        self._ctx = EngineContext(self._schedule, dedup_min_s)
         self._heap: list[tuple[float, int, str, int, RuleRuntime]] = []
         self._seq = 0
         self._seen = SeenIds(dedup_max_ids, self._ctx.clock)  # de-duplication, bounded
-        self._seen_add: dict[str, Any] = {}  # topic -> its SeenIds add()
+        #: topic -> [its SeenIds add(), its dispatcher or None, events (not duplicates) so far]
+        self._lanes: dict[str, list] = {}
         self._stale: set[str] = set()
-        self._time_dirty = False
+        self._written_time = float("-inf")  # the event time last given to the changelog
         self._next_sweep = float("-inf")
         self._rules: list[RuleRuntime] = []
         self._retired: list[RuleRuntime] = []  # removed by a reload, their state keys still to delete
         self._by_topic: dict[str, tuple] = {}
         self._retention: dict[str, float] = {}
-        self.stats = {"events": 0, "duplicates": 0, "alerts": 0}
-        self._topic_events: dict[str, int] = {}  # events (not duplicates) per topic, for evaluation counts
+        self._duplicates = 0
+        self._alerts = 0
         self.ruleset = ruleset
         self._install(ruleset, {})
 
@@ -93,6 +94,8 @@ class Engine:
         self._by_topic = {topic: tuple(handlers) for topic, handlers in by_topic.items()}
         # one generated function per topic: conditions and the rules' per-event code inlined
         self._dispatch = {topic: build_dispatch(g, topic, self._ctx.clock) for topic, g in groups.items()}
+        for topic, lane in self._lanes.items():
+            lane[1] = self._dispatch.get(topic)
         self._retention = retention
         self.ruleset = ruleset
 
@@ -119,7 +122,7 @@ class Engine:
         out: dict[str, int] = {}
         for rt in self._rules:
             topics = dict.fromkeys(side.topic for side in rt.spec.sides.values())
-            out[rt.spec.id] = sum(self._topic_events.get(t, 0) for t in topics)
+            out[rt.spec.id] = sum(self._lanes[t][2] for t in topics if t in self._lanes)
         return out
 
     @property
@@ -132,35 +135,42 @@ class Engine:
         return self._ctx.clock[0]
 
     # -- events and time --------------------------------------------------------------------------
+    @property
+    def stats(self) -> dict[str, int]:
+        """Events evaluated, duplicates dropped, alerts raised (since this engine started)."""
+        return {"events": sum(lane[2] for lane in self._lanes.values()), "duplicates": self._duplicates,
+                "alerts": self._alerts}
+
+    def _lane(self, topic: str) -> list:
+        lane = self._lanes[topic] = [self._seen.topic(topic).add, self._dispatch.get(topic), 0]
+        return lane
+
     def process(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Evaluate one decoded event (in event-time order); returns the alerts it causes."""
-        topic = event["topic"]
-        add = self._seen_add.get(topic)
-        if add is None:
-            add = self._seen_add[topic] = self._seen.topic(topic).add
-        if not add(event["event_id"]):
-            self.stats["duplicates"] += 1
+        lane = self._lanes.get(event["topic"])
+        if lane is None:
+            lane = self._lane(event["topic"])
+        if not lane[0](event["event_id"]):
+            self._duplicates += 1
             return []
-        self.stats["events"] += 1
-        counts = self._topic_events
-        counts[topic] = counts.get(topic, 0) + 1
+        lane[2] += 1
         ts = event["ts"]
         clock = self._ctx.clock
+        heap = self._heap
         out: list[dict[str, Any]] = []
         if ts > clock[0]:
-            if self._heap and self._heap[0][0] < ts:
+            if heap and heap[0][0] < ts:
                 out = self._fire_until(ts)
             clock[0] = ts
-            self._time_dirty = True
             if ts >= self._next_sweep:
                 self._sweep(ts)
-        dispatch = self._dispatch.get(topic)
+        dispatch = lane[1]
         if dispatch is not None:
             dispatch(event, out)
-            if self._heap and self._heap[0][0] < clock[0]:
+            if heap and heap[0][0] < clock[0]:
                 out.extend(self._fire_until(clock[0]))  # a late start whose deadline already passed
         if out:
-            self.stats["alerts"] += len(out)
+            self._alerts += len(out)
         return out
 
     def advance_to(self, ts: float) -> list[dict[str, Any]]:
@@ -170,10 +180,9 @@ class Engine:
             return []
         out = self._fire_until(ts) if self._heap and self._heap[0][0] < ts else []
         clock[0] = ts
-        self._time_dirty = True
         if ts >= self._next_sweep:
             self._sweep(ts)
-        self.stats["alerts"] += len(out)
+        self._alerts += len(out)
         return out
 
     def _schedule(self, deadline: float, rt: RuleRuntime, key: str) -> None:
@@ -215,9 +224,8 @@ class Engine:
         for key in self._stale:
             out[key] = None
         self._stale.clear()
-        if self._time_dirty:
-            out["t"] = self._ctx.clock[0]
-            self._time_dirty = False
+        if self._ctx.clock[0] != self._written_time:
+            out["t"] = self._written_time = self._ctx.clock[0]
         return out
 
     def restore_state(self, items: Iterable[tuple[str, Any]]) -> None:
@@ -232,6 +240,7 @@ class Engine:
                 continue
             if key == "t":
                 clock[0] = max(clock[0], float(value))
+                self._written_time = clock[0]
             elif key.startswith(("s:", "d:")):  # seen-id chunks (d: per-id keys of older versions)
                 self._seen.restore(key, value)
             elif key.startswith("r:"):

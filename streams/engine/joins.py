@@ -29,7 +29,7 @@ class SequenceRule(RuleRuntime):
         super().__init__(spec, ctx, index)
         within = spec.params["within"]
         self.retain = within + (spec.grace if spec.grace is not None else within)  # room for late events
-        self.horizon_s = max(self.retain, spec.suppress or 0.0)
+        self.horizon_s = max(self.retain, self.suppress_keep_s)
 
     def horizon_for(self, topic: str) -> float:
         if topic == self.spec.sides["first"].topic:
@@ -166,4 +166,4 @@ class SequenceRule(RuleRuntime):
     def expired(self, state: SequenceState, now: float) -> bool:
         if state.firsts and state.firsts[-1][0] >= now - self.retain:
             return False
-        return state.last is None or now >= state.last + (self.spec.suppress or 0.0)
+        return self.suppression_over(state.last, now)

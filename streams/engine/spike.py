@@ -29,7 +29,7 @@ class SpikeRule(RuleRuntime):
         super().__init__(spec, ctx, index)
         p = spec.params
         self.size = 86400.0 if p["bucket"] == "day" else 3600.0
-        self.horizon_s = max(self.size * (p["baseline"] + 1), spec.suppress or 0.0)
+        self.horizon_s = max(self.size * (p["baseline"] + 1), self.suppress_keep_s)
         self.since: int | None = None  # first bucket the rule saw
 
     def bucket_fn(self):
@@ -102,4 +102,4 @@ class SpikeRule(RuleRuntime):
     def expired(self, state: SpikeState, now: float) -> bool:
         if state.counts and max(state.counts) * self.size >= now - self.horizon_s:
             return False
-        return state.last is None or now >= state.last + (self.spec.suppress or 0.0)
+        return self.suppression_over(state.last, now)

@@ -33,7 +33,7 @@ class DeadlineRule(RuleRuntime):
 
     def __init__(self, spec, ctx, index):
         super().__init__(spec, ctx, index)
-        self.horizon_s = max(spec.params["within"], spec.suppress or 0.0)
+        self.horizon_s = max(spec.params["within"], self.suppress_keep_s)
 
     def handlers(self) -> list[tuple[str, Handler]]:
         spec = self.spec
@@ -189,4 +189,4 @@ class DeadlineRule(RuleRuntime):
             return False
         if state.cancels and state.cancels[-1] >= now - self.spec.params["within"]:
             return False
-        return state.last is None or now >= state.last + (self.spec.suppress or 0.0)
+        return self.suppression_over(state.last, now)

@@ -21,7 +21,7 @@ class MatchRule(RuleRuntime):
 
     def __init__(self, spec, ctx, index):
         super().__init__(spec, ctx, index)
-        self.horizon_s = spec.suppress or 0.0
+        self.horizon_s = self.suppress_keep_s
 
     def handlers(self) -> list[tuple[str, Handler]]:
         side = self.spec.sides["main"]
@@ -66,7 +66,7 @@ class MatchRule(RuleRuntime):
         self.states[key] = float(value["last"])
 
     def expired(self, state: Any, now: float) -> bool:
-        return now >= state + (self.spec.suppress or 0.0)
+        return self.suppression_over(state, now)
 
 
 class WindowState:
@@ -88,7 +88,7 @@ class CountRule(RuleRuntime):
         # events are kept for one window more than needed (or the rule's grace), so an event that
         # arrives late still counts the events of the window that ends at it
         self.retain = window + (spec.grace if spec.grace is not None else window)
-        self.horizon_s = max(self.retain, spec.suppress or 0.0)
+        self.horizon_s = max(self.retain, self.suppress_keep_s)
 
     def handlers(self) -> list[tuple[str, Handler]]:
         spec = self.spec
@@ -234,7 +234,7 @@ class CountRule(RuleRuntime):
     def expired(self, state: WindowState, now: float) -> bool:
         if state.ev and state.ev[-1][0] >= now - self.retain:
             return False
-        return state.last is None or now >= state.last + (self.spec.suppress or 0.0)
+        return self.suppression_over(state.last, now)
 
 
 class DistinctCountRule(CountRule):

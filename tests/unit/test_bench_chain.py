@@ -251,10 +251,7 @@ def test_a_difference_is_reported(every_type, events, monkeypatch):
         check_chain(every_type, events, "every rule type")
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug reported to the lead: Engine._sweep deletes a match rule's "
-                   "suppression state once event time passes last + suppress, so a late trigger with ts < "
-                   "last + suppress fires (contract: no firing for triggers with ts < t + S)")
-def test_engine_sweep_forgets_suppression_a_late_event_needs(every_type, events):
+def test_engine_sweep_keeps_suppression_a_late_event_needs(every_type, events):
     plate = next(e for e in events if e["topic"] == "camera.alerts" and e["kind"] == "plate_match")
     plate = dict(plate, confidence=0.95)
     t0 = plate["ts"]
