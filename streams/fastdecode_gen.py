@@ -121,7 +121,7 @@ class Timestamps:
         self._fromisoformat = datetime.fromisoformat
 
     def slow(self, text: str) -> float | None:
-        if TS_SHAPE(text) is None:
+        if TS_SHAPE(text) is None or (text[-1] != "Z" and text[-2] > "5"):  # pydantic: offset minutes 0-59
             return None
         try:
             value = self._fromisoformat(text)
