@@ -150,4 +150,4 @@ def open_deadlines(quick: bool) -> dict[str, Any]:
             "changelog_records_for_them": n_changes, "feed_s": round(feed_s, 2),
             "alerts_fired": fired, "fire_and_sweep_s": round(fire_s, 2),
             "rss_mb_after_sweep": round(after / MB, 1), "rule_states_after_sweep": left,
-            "dedup_ids_after_sweep": sum(len(s) for s in engine._seen.values())}
+            "dedup_ids_after_sweep": engine._seen.count()}
