@@ -2,7 +2,8 @@
 
 The baseline (:func:`if_chain`) is generated from the *compiled* rules themselves: one function per
 topic, each side's condition expression (the source the rule compiler produced) inlined, followed by
-the least hand-written state logic of its rule type. It computes exactly the engine's alerts, as
+the least hand-written state logic of its rule type (inline when short, else in a small function
+called when the condition holds, see ``_INLINE_MAX``). It computes exactly the engine's alerts, as
 ``(rule_id, key, ts)`` tuples (B3 asserts it before timing; tests/unit/test_bench_chain.py too):
 
 - de-duplication by event id per topic; event time is the largest ts seen (every valid event moves
@@ -43,6 +44,9 @@ _SLOT = re.compile(r"\b_([kt])(\d+)\b")
 _ERRORS = "(TypeError, ArithmeticError, ValueError, AttributeError, KeyError)"
 #: the order in which the engine runs a rule's handlers on an event that matches several sides
 _SIDE_ORDER = {"deadline": ("cancel", "main"), "sequence": ("then", "first")}
+#: state logic longer than this (lines) is a function called when the condition holds: the conditions,
+#: evaluated on every event, stay close together (500 generated rules: about 10 % faster than inlining all)
+_INLINE_MAX = 10
 
 CAMERA_KINDS = ("face_match", "plate_match", "stranger", "unknown_vehicle", "intrusion", "offline", "online")
 GRID_CATEGORIES = ("dispute_family", "dispute_neighbour", "dispute_land", "dispute_labour", "hazard",
@@ -202,8 +206,9 @@ def _spike(spec: Any, r: str, slots: dict[str, Any]) -> list[str]:
             *_indent(_fire(spec.id, f"{r}L", spec.suppress))]
 
 
-def _side(spec: Any, index: int, side_name: str, slots: dict[str, Any]) -> list[str]:
-    """The straight-line code of one rule side: condition, key, grace, the rule type's state logic."""
+def _side(spec: Any, index: int, side_name: str, slots: dict[str, Any]) -> tuple[list[str], str | None]:
+    """The straight-line code of one rule side: condition, key, grace, the rule type's state logic;
+    and the source of the function that holds the latter when it is longer than ``_INLINE_MAX``."""
     side = spec.sides[side_name]
     r = f"_r{index}"
     p = f"{r}{side_name[0]}"
@@ -233,8 +238,10 @@ def _side(spec: Any, index: int, side_name: str, slots: dict[str, Any]) -> list[
         keyed = [f"k = {p}_key(e)", "if k is not None:", *_indent(action)]
     for name in ("S", "L", "C", "X", "F"):
         slots.setdefault(f"{r}{name}", {})
-    return ["try:", f"    c = {_expr(side.cond, p, slots)}", f"except {_ERRORS}:", "    c = False",
-            "if c:", *_indent(keyed)]
+    test = ["try:", f"    c = {_expr(side.cond, p, slots)}", f"except {_ERRORS}:", "    c = False", "if c:"]
+    if len(keyed) <= _INLINE_MAX:
+        return test + _indent(keyed), None
+    return test + [f"    {p}_do(e, ts, out)"], f"def {p}_do(e, ts, out):\n" + "".join(f"    {line}\n" for line in keyed)
 
 
 class Chain:
@@ -307,20 +314,28 @@ def build_chain(ruleset: Any) -> Chain:
     slots: dict[str, Any] = {"_heap": [], "_now": [float("-inf")], "_push": heapq.heappush,
                              "_bl": bisect_left, "_br": bisect_right, "_ins": insort}
     bodies: dict[str, list[str]] = {}
+    helpers: dict[str, list[str]] = {}
     deadlines: dict[int, tuple] = {}
     starts: set[str] = set()
     for i, spec in enumerate(ruleset.active):
         order = _SIDE_ORDER.get(spec.type, ("main",))
         for side_name in order:
-            bodies.setdefault(spec.sides[side_name].topic, []).extend(_side(spec, i, side_name, slots))
+            topic = spec.sides[side_name].topic
+            lines, helper = _side(spec, i, side_name, slots)
+            bodies.setdefault(topic, []).extend(lines)
+            if helper is not None:
+                helpers.setdefault(topic, []).append(helper)
         if spec.type == "deadline":
             deadlines[i] = (spec.id, slots[f"_r{i}C"], slots[f"_r{i}L"], spec.suppress)
             starts.add(spec.sides["main"].topic)
     fns, sources = {}, {}
     for topic, lines in bodies.items():
-        source = "def chain(e, out):\n    ts = e['ts']\n" + "".join(f"    {line}\n" for line in lines)
-        namespace: dict[str, Any] = {**_BUILTINS, **slots}
-        exec(compile(source, f"<if-chain {topic}>", "exec"), namespace)  # noqa: S102 - generated from compiled rules
+        source = "".join(helpers.get(topic, ())) + "def chain(e, out):\n    ts = e['ts']\n" + \
+            "".join(f"    {line}\n" for line in lines)
+        code = compile(source, f"<if-chain {topic}>", "exec")
+        used = {name for c in code.co_consts if hasattr(c, "co_names") for name in c.co_names}
+        namespace: dict[str, Any] = {**_BUILTINS, **{name: slots[name] for name in used if name in slots}}
+        exec(code, namespace)  # noqa: S102 - generated from compiled rules
         fns[topic], sources[topic] = namespace["chain"], source
     return Chain(fns, sources, slots, deadlines, starts)
 
