@@ -115,8 +115,9 @@ class _Encoding:
     def token(self) -> str:
         with self._ready:
             self._ready.wait_for(lambda: self._token is not None or self._error is not None)
-            if self._token is None:
+            if self._error is not None:
                 raise EncodingFailed(self._error)
+            assert self._token is not None
             return self._token
 
     def __iter__(self) -> Iterator[bytes]:
@@ -135,15 +136,11 @@ class _Encoding:
             if done and not ready:
                 return
 
-    def payload(self) -> bytes:
-        """All the bytes at once (waits for the end of the encoding)."""
-        return b"".join(self)
-
 
 class EncodingFailed(Exception):
     """Encoding a batch failed (a row the table cannot store): the batch is not retried."""
 
-    def __init__(self, cause: BaseException | None):
+    def __init__(self, cause: BaseException):
         super().__init__(f"{type(cause).__name__}: {cause}")
         self.cause = cause
 
