@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
 
-from pingan.schemas.alert import alert_id_for
+from pingan.streams.engine.alerts import build_alert
 from pingan.streams.engine.templates import Template
 
 Handler = Callable[[dict[str, Any]], "dict[str, Any] | None"]
@@ -98,15 +98,19 @@ class RuleRuntime:
         self.states: dict[str, Any] = {}
         self.dirty: set[str] = set()
         self.prefix = f"r:{spec.id}:{spec.version}:"
-        self._status = "shadow" if spec.status == "shadow" else "enabled"
+        self.use_spec(spec, index)
         # a key's last firing is kept past its suppression for the events that may still arrive
         # late with a ts inside it (the rule's grace, else the engine's lateness allowance)
         late = spec.grace if spec.grace is not None else ctx.late_s
         self.suppress_keep_s = spec.suppress + late if spec.suppress else 0.0
-        a = spec.alert
-        #: the fields the alert's templates read (an alert renders from these, not a copy of the event)
-        self._template_names = tuple(dict.fromkeys(
-            [*a.title.names, *(n for t in a.labels.values() for n in t.names)]))
+
+    def use_spec(self, spec: RuleSpec, index: int) -> None:
+        """(Re)bind the spec: a reloaded rule with the same version keeps its state, and takes the
+        new position and status. ``alert(ts, key, source, evidence, figures)`` builds an alert dict
+        (see :mod:`pingan.streams.engine.alerts`)."""
+        self.spec, self.index = spec, index
+        self._status = "shadow" if spec.status == "shadow" else "enabled"
+        self.alert = build_alert(spec, self._status)
 
     # -- to implement ----------------------------------------------------------------------------
     def handlers(self) -> list[tuple[str, Handler]]:
@@ -155,46 +159,3 @@ class RuleRuntime:
     def suppressed(self, last: float | None, ts: float) -> bool:
         s = self.spec.suppress
         return s is not None and last is not None and ts < last + s
-
-    def alert(
-        self,
-        ts: float,
-        key: str,
-        source: dict[str, Any],
-        evidence: list[str],
-        figures: dict[str, Any],
-    ) -> dict[str, Any]:
-        """Build the alert dict (fields of :class:`pingan.schemas.alert.Alert`, ts as epoch seconds)."""
-        spec = self.spec
-        a = spec.alert
-        for name in a.figure_fields:
-            value = source.get(name)
-            if value is not None:
-                figures[name] = plain(value)
-        values = {name: source.get(name) for name in self._template_names}
-        values.update(figures)
-        values["key"] = key
-        labels = {"county": source.get("county_code") or "", "domain": a.domain}
-        for name, template in a.labels.items():
-            labels[name] = template.render(values)
-        return {
-            "alert_id": alert_id_for(spec.id, key, ts),
-            "rule_id": spec.id,
-            "rule_version": spec.version,
-            "severity": a.severity,
-            "key": key,
-            "ts": ts,
-            "county_code": source.get("county_code"),
-            "county_name": source.get("county_name"),
-            "township_code": source.get("township_code"),
-            "township_name": source.get("township_name"),
-            "village_code": source.get("village_code"),
-            "village_name": source.get("village_name"),
-            "title": a.title.render(values),
-            "evidence": evidence[-a.evidence_max:],
-            "figures": figures,
-            "labels": labels,
-            "domain": a.domain,
-            "status": self._status,
-            "topics": list(a.topics),
-        }

@@ -74,8 +74,7 @@ class Engine:
             if rt is None:
                 rt = RUNTIMES[spec.type](spec, self._ctx, index)
             else:
-                rt.spec, rt.index = spec, index
-                rt._status = "shadow" if spec.status == "shadow" else "enabled"
+                rt.use_spec(spec, index)
             runtimes.append(rt)
         by_topic: dict[str, list] = {}
         groups: dict[str, list[tuple[RuleRuntime, list]]] = {}

@@ -1,0 +1,82 @@
+"""One generated function per rule that builds its alerts.
+
+An alert is a plain dict with the fields of :class:`pingan.schemas.alert.Alert` (ts as epoch
+seconds). Everything constant about a rule's alerts (ids, severity, domain, topics, the literal
+parts of its title and labels) is written into the function once, at load; a firing only reads
+the event's fields, renders the placeholders and hashes the alert id. The source is generated from
+the validated rule (names and literals only through ``repr``) and compiled with empty builtins.
+
+Values of placeholders: the rule type's figures (``count``, ``within_s``...) first, then the event's
+(or, for a deadline, the start event's) fields, and ``key``; a missing value renders as ``-``;
+clear personal identifiers are masked (see :mod:`pingan.streams.engine.templates`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import Any, Callable
+
+from pingan.streams.engine.fields import CLEAR_PERSONAL as _PERSONAL
+from pingan.streams.engine.templates import Template, render_value
+
+AlertFn = Callable[[float, str, dict[str, Any], list, dict[str, Any]], dict[str, Any]]
+_LOCATION = ("county_code", "county_name", "township_code", "township_name", "village_code", "village_name")
+
+
+def _value(name: str) -> str:
+    if name == "key":
+        return "key"
+    return f"(x if (x := figures.get({name!r}, _NO)) is not _NO else g({name!r}))"
+
+
+def _render(template: Template) -> str:
+    pieces = []
+    for literal, name, spec in template.parts:
+        if literal:
+            pieces.append(repr(literal))
+        if name is None:
+            continue
+        if not spec and name not in _PERSONAL:
+            pieces.append(f"(y if (y := {_value(name)}).__class__ is str else _rv({name!r}, y, ''))")
+        else:
+            pieces.append(f"_rv({name!r}, {_value(name)}, {spec!r})")
+    if not pieces:
+        return "''"
+    return "''.join((" + ", ".join(pieces) + ",))"
+
+
+def build_alert(spec: Any, status: str) -> AlertFn:
+    """``alert(ts, key, source, evidence, figures) -> dict`` for the rule ``spec`` (a RuleSpec)."""
+    a = spec.alert
+    slots: dict[str, Any] = {
+        "_sha": hashlib.sha256, "_round": round, "_Decimal": Decimal, "_rv": render_value, "_NO": object(),
+        "_RID": spec.id, "_VER": spec.version, "_SEV": a.severity, "_DOM": a.domain, "_STATUS": status,
+        "_TOPICS": tuple(a.topics), "_SEP": "\x1f", "float": float, "list": list, "str": str,
+    }
+    lines = ["def alert(ts, key, source, evidence, figures):", "    g = source.get"]
+    for name in a.figure_fields:
+        lines += [f"    v = g({name!r})", "    if v is not None:",
+                  f"        figures[{name!r}] = float(v) if v.__class__ is _Decimal else v"]
+    labels = ['"county": g("county_code") or ""', '"domain": _DOM']
+    labels += [f"{name!r}: {_render(template)}" for name, template in a.labels.items()]
+    fields = [
+        '"alert_id": _sha(f"{_RID}{_SEP}{key}{_SEP}{_round(ts * 1000)}".encode()).hexdigest()[:24]',
+        '"rule_id": _RID', '"rule_version": _VER', '"severity": _SEV', '"key": key', '"ts": ts',
+        *(f"{name!r}: g({name!r})" for name in _LOCATION),
+        f'"title": {_render(a.title)}',
+        f'"evidence": evidence[-{int(a.evidence_max)}:]',
+        '"figures": figures',
+        '"labels": {' + ", ".join(labels) + "}",
+        '"domain": _DOM', '"status": _STATUS', '"topics": list(_TOPICS)',
+    ]
+    lines.append("    return {")
+    lines += [f"        {field}," for field in fields]
+    lines.append("    }")
+    source = "\n".join(lines) + "\n"
+    namespace: dict[str, Any] = {"__builtins__": {}, **slots}
+    exec(compile(source, f"<alert {spec.id}>", "exec"), namespace)  # noqa: S102 - from the validated rule
+    fn = namespace["alert"]
+    fn.source = source
+    return fn
+
