@@ -25,7 +25,7 @@ class TimerState:
     def __init__(self) -> None:
         self.clock: tuple | None = None  # (start_ts, deadline, start_event_id, context values)
         self.last: float | None = None
-        self.cancels: list[float] = []  # ts of recent cancel events that met no clock (sorted)
+        self.cancels: list[float] | tuple = ()  # ts of recent cancels that met no clock (sorted; a list once one is)
 
 
 class DeadlineRule(RuleRuntime):
@@ -87,7 +87,9 @@ class DeadlineRule(RuleRuntime):
             if st is None:
                 st = states[k] = TimerState()
             cancels = st.cancels
-            if not cancels or cancels[-1] <= ts:
+            if not cancels:
+                st.cancels = cancels = [ts]
+            elif cancels[-1] <= ts:
                 cancels.append(ts)
             else:
                 insort(cancels, ts)
@@ -153,7 +155,9 @@ class DeadlineRule(RuleRuntime):
                 "if st is None:",
                 f"    st = {slot}S[k] = {slot}N()",
                 "cs = st.cancels",
-                "if not cs or cs[-1] <= ts:",
+                "if not cs:",
+                "    st.cancels = cs = [ts]",
+                "elif cs[-1] <= ts:",
                 "    cs.append(ts)",
                 "else:",
                 f"    {slot}ins(cs, ts)",
@@ -169,7 +173,7 @@ class DeadlineRule(RuleRuntime):
         if clock is not None:
             context = {name: plain(v) for name, v in zip(self.spec.context_fields, clock[3])}
             clock = [clock[0], clock[1], clock[2], context]
-        return {"clock": clock, "last": state.last, "cancels": state.cancels}
+        return {"clock": clock, "last": state.last, "cancels": list(state.cancels)}
 
     def load(self, key: str, value: Any) -> None:
         st = TimerState()
@@ -179,7 +183,7 @@ class DeadlineRule(RuleRuntime):
             clock = (clock[0], clock[1], clock[2], tuple([context.get(name) for name in self.spec.context_fields]))
         st.clock = clock
         st.last = value.get("last")
-        st.cancels = list(value.get("cancels") or ())
+        st.cancels = list(value.get("cancels") or ()) or ()
         self.states[key] = st
         if st.clock is not None:
             self.ctx.schedule(st.clock[1], self, key)

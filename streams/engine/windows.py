@@ -199,6 +199,10 @@ class CountRule(RuleRuntime):
     def _triggered(self, st: WindowState, k: str, e: dict[str, Any], ts: float, hi: int) -> dict[str, Any] | None:
         """After the window of ``k`` took the event at ``ts`` (``hi``: end of its ts in ``st.ev``):
         the alert, if the window ending at ts reaches the threshold and no suppression holds."""
+        last = st.last
+        suppress = self.spec.suppress
+        if suppress is not None and last is not None and ts < last + suppress:
+            return None  # suppressed whatever the count: not counted
         params = self.spec.params
         window, threshold = params["window"], params["threshold"]
         ev = st.ev
@@ -208,10 +212,6 @@ class CountRule(RuleRuntime):
         else:
             n = hi - lo
         if (n <= threshold) if params["op"] == ">" else (n < threshold):
-            return None
-        last = st.last
-        suppress = self.spec.suppress
-        if suppress is not None and last is not None and ts < last + suppress:
             return None
         if last is None or ts > last:
             st.last = ts
