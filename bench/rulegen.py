@@ -1,6 +1,6 @@
 """Rule sets for B3: a generated set of N rules, and the straight-line if-chain baseline.
 
-The baseline (:func:`if_chain`) is generated from the *compiled* rules themselves: one function per
+The baseline (:func:`build_chain`) is generated from the *compiled* rules themselves: one function per
 topic, each side's condition expression (the source the rule compiler produced) inlined, followed by
 the least hand-written state logic of its rule type (inline when short, else in a small function
 called when the condition holds, see ``_INLINE_MAX``). It computes exactly the engine's alerts, as
@@ -23,8 +23,9 @@ called when the condition holds, see ``_INLINE_MAX``). It computes exactly the e
 Left out on purpose (the engine's extra work): alert dicts (titles, labels, evidence, figures),
 shadow/enabled status (shadow rules are evaluated on both sides), the changelog (dirty keys,
 snapshots, seen-id chunks), sweeping expired state (the chain keeps every key and every seen event
-id for the whole input: on input in event-time order, which is what the engine is fed, forgetting
-expired state changes no result), hot reload and evaluation counts.
+id for the whole input: on input in event-time order, which is what the engine is fed, or late
+within the engine's allowance, forgetting expired state changes no result), hot reload and
+evaluation counts.
 """
 
 from __future__ import annotations
