@@ -244,13 +244,23 @@ def insert_statement(table: str) -> str:
 INSERT_FORMAT = "JSONCompactColumns"
 
 
+#: columns read one by one before the others are read together: enough for a consumer to be busy
+#: with them (chDB parses ~2 MB of them per 100k rows) while the row-wise pass over the rest runs
+_LEAD_COLUMNS = 2
+#: rows per C-level call of that pass: one call over all rows would hold the GIL throughout, and
+#: the writer thread could not send what is already made meanwhile
+_BLOCK_ROWS = 4096
+
+
 class _Plan(NamedTuple):
-    columns: list[Column]
-    rest_values: Callable[[dict[str, Any]], tuple[Any, ...]]  # one row -> its raw values but the first
+    lead: list[Column]
+    rest: list[Column]
+    rest_values: Callable[[dict[str, Any]], tuple[Any, ...]]  # one row -> its raw values of ``rest``
 
 
 _PLANS: dict[str, _Plan] = {
-    table: _Plan(spec, itemgetter(*(c.key for c in spec[1:]))) for table, spec in COLUMN_SPECS.items()
+    table: _Plan(spec[:_LEAD_COLUMNS], spec[_LEAD_COLUMNS:], itemgetter(*(c.key for c in spec[_LEAD_COLUMNS:])))
+    for table, spec in COLUMN_SPECS.items()
 }
 
 
@@ -262,25 +272,27 @@ def _column(column: Column, rows: list[dict[str, Any]]) -> list[Any]:
 
 
 def iter_columns(table: str, rows: list[dict[str, Any]]) -> Iterator[bytes]:
-    """Each column of the rows as the bytes of one JSON array, in COLUMNS order.
+    """Each column of the rows as the bytes of one JSON array, in COLUMNS order, made when asked
+    for, so a consumer can write a column while the next one is encoded.
 
-    The first column (the id) is read on its own and comes out first, so a consumer can start
-    with it; the others are read row by row (one C-level ``itemgetter`` call per row into one
-    flat list: a row is visited once, not once per column, and nothing allocated per row outlives
-    it), then each is a strided slice of that list, converted and serialised when asked for, so a
-    consumer can write a column while the next one is encoded."""
+    The first columns are read on their own, so a consumer gets them early; the others are read
+    row by row (one C-level ``itemgetter`` call per row into one flat list: a row is visited once,
+    not once per column, and nothing allocated per row outlives it), then each is a strided slice
+    of that list, converted and serialised."""
     plan = _PLANS[table]
-    columns = plan.columns
     dumps = orjson.dumps
-    first = columns[0]
-    values = _column(first, rows)
-    yield dumps(first.convert(values) if first.convert is not None else values, default=_default)
-    width = len(columns) - 1
+    for column in plan.lead:
+        values = _column(column, rows)
+        yield dumps(column.convert(values) if column.convert is not None else values, default=_default)
+    rest, rest_values = plan.rest, plan.rest_values
+    width = len(rest)
+    flat: list[Any] | None = []
     try:
-        flat: list[Any] | None = list(chain.from_iterable(map(plan.rest_values, rows)))
+        for start in range(0, len(rows), _BLOCK_ROWS):
+            flat.extend(chain.from_iterable(map(rest_values, rows[start:start + _BLOCK_ROWS])))
     except KeyError:
         flat = None  # a row without an optional key: read column by column
-    for i, column in enumerate(columns[1:]):
+    for i, column in enumerate(rest):
         values = flat[i::width] if flat is not None else _column(column, rows)
         if column.convert is not None:
             values = column.convert(values)
