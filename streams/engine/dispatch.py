@@ -47,9 +47,15 @@ def build(groups: list[tuple[Any, list[tuple[str, Any, Callable]]]], topic: str,
 
     A side whose rule type can ``emit`` its code gets it inlined under its condition (evaluated
     once: an exception makes it false, as in the compiled condition). Other rules keep the handler
-    call under the test "one of the rule's conditions on this topic holds"."""
+    call under the test "one of the rule's conditions on this topic holds".
+
+    Index: when several conditions start with ``field == constant`` (or ``field in [list]``) on the
+    same field, the event's value of that field picks a function holding, in rule order, only the
+    units that value can satisfy (and every unit without such a test): the other conditions are
+    certainly false and are not evaluated.
+    """
     slots: dict[str, Any] = {"_clock": clock, "str": str}
-    body: list[str] = []
+    units: list[tuple[list[str], tuple[str, frozenset] | None]] = []
     for i, (rt, sides) in enumerate(groups):
         fragments = []
         for j, (side, cond, _handler) in enumerate(sides):
@@ -59,8 +65,8 @@ def build(groups: list[tuple[Any, list[tuple[str, Any, Callable]]]], topic: str,
         if sides and all(f is not None for f in fragments):
             for expr, (lines, own) in fragments:
                 slots.update(own)
-                body += ["try:", f"    c = {expr}", f"except {_ERRORS}:", "    c = False", "if c:"]
-                body += ["    " + line for line in lines]
+                code = ["try:", f"    c = {expr}", f"except {_ERRORS}:", "    c = False", "if c:"]
+                units.append((code + ["    " + line for line in lines], _index_of(expr, slots)))
             continue
         exprs = [_expr(cond, f"{i}y{j}", slots) for j, (_, cond, _) in enumerate(sides)]
         calls = []
@@ -69,28 +75,91 @@ def build(groups: list[tuple[Any, list[tuple[str, Any, Callable]]]], topic: str,
             slots[name] = handler
             calls += [f"a = {name}(e)", "if a is not None:", "    out.append(a)"]
         if not exprs or any(x is None for x in exprs):
-            body += calls  # nothing to inline: the handlers decide
+            units.append((calls, None))  # nothing to inline: the handlers decide
             continue
         test = " or ".join(f"({x})" for x in exprs)
-        body += ["try:", f"    c = {test}", f"except {_ERRORS}:", "    c = True", "if c:"]
-        body += ["    " + line for line in calls]
-    head = ["ts = e['ts']", "now = _clock[0]"]
-    source = "def dispatch(e, out):\n" + "".join(f"    {line}\n" for line in head + body)
+        code = ["try:", f"    c = {test}", f"except {_ERRORS}:", "    c = True", "if c:"]
+        units.append((code + ["    " + line for line in calls], None))
+    source = _compose(units, slots)
     _audit(source, slots)
     namespace: dict[str, Any] = {"__builtins__": {}, **_BUILTINS, **slots}
     exec(compile(source, f"<dispatch {topic}>", "exec"), namespace)  # noqa: S102 - from compiled conditions
     fn = namespace["dispatch"]
+    if "_IDX" in slots:  # the value -> function table refers to functions of the same source
+        slots["_IDX"].update({v: namespace[name] for v, name in slots["_IDX"].items()})
     fn.source = source
     return fn
 
 
+MAX_INDEX_VALUES = 256
+
+
+def _index_of(expr: str, slots: dict[str, Any]) -> tuple[str, frozenset] | None:
+    """(field, values) when ``expr`` is ``e[field] == const`` or ``e[field] in <set>``, alone or as
+    the first operand of an ``and`` (then the whole is false unless the field's value is one of
+    ``values``)."""
+    node = ast.parse(expr, mode="eval").body
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+        node = node.values[0]
+    if not (isinstance(node, ast.Compare) and len(node.ops) == 1):
+        return None
+    left, op, right = node.left, node.ops[0], node.comparators[0]
+    if not (isinstance(left, ast.Subscript) and isinstance(left.value, ast.Name) and left.value.id == "e"
+            and isinstance(left.slice, ast.Constant) and isinstance(left.slice.value, str)):
+        return None
+    if isinstance(op, ast.Eq) and isinstance(right, ast.Constant):
+        values: Any = (right.value,)
+    elif isinstance(op, ast.In) and isinstance(right, ast.Name) and isinstance(slots.get(right.id), (set, frozenset)):
+        values = slots[right.id]
+    else:
+        return None
+    if not 0 < len(values) <= MAX_INDEX_VALUES:
+        return None
+    for v in values:  # plain hashable values whose dict lookup agrees with ==
+        if v.__class__ not in (str, int, float) or v != v:
+            return None
+    return left.slice.value, frozenset(values)
+
+
+def _compose(units: list[tuple[list[str], tuple[str, frozenset] | None]], slots: dict[str, Any]) -> str:
+    head = ["ts = e['ts']", "now = _clock[0]"]
+    by_field: dict[str, int] = {}
+    for _, index in units:
+        if index is not None:
+            by_field[index[0]] = by_field.get(index[0], 0) + 1
+    field = max(by_field, key=lambda f: by_field[f], default=None)
+    if field is None or by_field[field] < 2:
+        body = [line for lines, _ in units for line in lines]
+        return "def dispatch(e, out):\n" + "".join(f"    {line}\n" for line in head + body)
+    values = sorted({v for _, index in units if index is not None and index[0] == field for v in index[1]},
+                    key=lambda v: (v.__class__.__name__, v))
+    functions = []
+
+    def function(name: str, chosen: list[list[str]]) -> None:
+        body = [line for lines in chosen for line in lines] or ["pass"]
+        functions.append(f"def {name}(e, out, ts, now):\n" + "".join(f"    {line}\n" for line in body))
+
+    table: dict[Any, str] = {}
+    for n, value in enumerate(values):
+        name = f"_by{n}"
+        function(name, [lines for lines, index in units if index is None or index[0] != field or value in index[1]])
+        table[value] = name
+    function("_by_other", [lines for lines, index in units if index is None or index[0] != field])
+    slots["_IDX"] = table  # value -> function name; replaced by the functions once compiled
+    dispatch = [*head, "try:", f"    f = _IDX.get(e.get({field!r}), _by_other)", "except TypeError:",
+                "    f = _by_other", "f(e, out, ts, now)"]
+    return "".join(functions) + "def dispatch(e, out):\n" + "".join(f"    {line}\n" for line in dispatch)
+
+
 def _audit(source: str, slots: dict[str, Any]) -> None:
     """The composed source uses only the conditions' own names, the handler slots and its locals."""
-    allowed = {"e", "out", "a", "c", "ts", "now", "None", "True", "False", *LOCALS, *slots, *_BUILTINS}
+    functions = {n.name for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef)}
+    allowed = {"e", "out", "a", "c", "f", "ts", "now", "None", "True", "False", *LOCALS, *slots, *_BUILTINS,
+               *functions}
     for n in ast.walk(ast.parse(source)):
         if isinstance(n, ast.Name) and n.id not in allowed and not n.id.startswith("_t"):
             raise AssertionError(f"dispatch code uses unexpected name {n.id!r}")
         if isinstance(n, ast.Attribute) and n.attr not in {"lower", "upper", "startswith", "endswith", "search", *ATTRS}:
             raise AssertionError(f"dispatch code uses unexpected attribute {n.attr!r}")
-        if isinstance(n, (ast.Import, ast.ImportFrom, ast.Lambda, ast.Global, ast.Nonlocal)):
+        if isinstance(n, (ast.Import, ast.ImportFrom, ast.Lambda, ast.Global, ast.Nonlocal, ast.ClassDef)):
             raise AssertionError("dispatch code has a forbidden construct")
