@@ -152,6 +152,10 @@ class WorkerSettings(Section):
     # event ids kept per input topic to drop re-delivered events (about 80 bytes each; the oldest
     # go first; see docs/architecture.md "De-duplication")
     dedup_max_ids: int = Field(1_000_000, ge=1)
+    # Python's young-generation GC threshold in the worker (allocations between collections). The
+    # engine keeps much long-lived state; the default 700 makes the collector run every few
+    # hundred events. Start-up objects are frozen out of collection (gc.freeze). 0 keeps Python's.
+    gc_gen0: int = Field(50_000, ge=0)
 
 
 class GrafanaSettings(Section):

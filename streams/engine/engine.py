@@ -146,30 +146,36 @@ class Engine:
 
     def process(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Evaluate one decoded event (in event-time order); returns the alerts it causes."""
-        lane = self._lanes.get(event["topic"])
-        if lane is None:
-            lane = self._lane(event["topic"])
-        if not lane[0](event["event_id"]):
-            self._duplicates += 1
-            return []
-        lane[2] += 1
-        ts = event["ts"]
+        return self.run((event,), [])
+
+    def run(self, events: Iterable[dict[str, Any]], out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Evaluate decoded events in event-time order; their alerts are appended to ``out``."""
+        lanes = self._lanes
         clock = self._ctx.clock
         heap = self._heap
-        out: list[dict[str, Any]] = []
-        if ts > clock[0]:
-            if heap and heap[0][0] < ts:
-                out = self._fire_until(ts)
-            clock[0] = ts
-            if ts >= self._next_sweep:
-                self._sweep(ts)
-        dispatch = lane[1]
-        if dispatch is not None:
-            dispatch(event, out)
-            if heap and heap[0][0] < clock[0]:
-                out.extend(self._fire_until(clock[0]))  # a late start whose deadline already passed
-        if out:
-            self._alerts += len(out)
+        fire = self._fire_until
+        before = len(out)
+        for event in events:
+            lane = lanes.get(event["topic"])
+            if lane is None:
+                lane = self._lane(event["topic"])
+            if not lane[0](event["event_id"]):
+                self._duplicates += 1
+                continue
+            lane[2] += 1
+            ts = event["ts"]
+            if ts > clock[0]:
+                if heap and heap[0][0] < ts:
+                    fire(ts, out)
+                clock[0] = ts
+                if ts >= self._next_sweep:
+                    self._sweep(ts)
+            dispatch = lane[1]
+            if dispatch is not None:
+                dispatch(event, out)
+                if heap and heap[0][0] < clock[0]:
+                    fire(clock[0], out)  # a late start whose deadline already passed
+        self._alerts += len(out) - before
         return out
 
     def advance_to(self, ts: float) -> list[dict[str, Any]]:
@@ -177,7 +183,9 @@ class Engine:
         clock = self._ctx.clock
         if ts <= clock[0]:
             return []
-        out = self._fire_until(ts) if self._heap and self._heap[0][0] < ts else []
+        out: list[dict[str, Any]] = []
+        if self._heap and self._heap[0][0] < ts:
+            self._fire_until(ts, out)
         clock[0] = ts
         if ts >= self._next_sweep:
             self._sweep(ts)
@@ -188,8 +196,8 @@ class Engine:
         self._seq += 1
         heapq.heappush(self._heap, (deadline, rt.index, key, self._seq, rt))
 
-    def _fire_until(self, ts: float) -> list[dict[str, Any]]:
-        out = []
+    def _fire_until(self, ts: float, out: list[dict[str, Any]]) -> None:
+        """Fire the scheduled deadlines strictly before ``ts`` (their alerts go to ``out``)."""
         heap = self._heap
         while heap and heap[0][0] < ts:
             deadline, _, key, _, rt = heapq.heappop(heap)
@@ -198,7 +206,6 @@ class Engine:
             alert = rt.fire(key, deadline)
             if alert is not None:
                 out.append(alert)
-        return out
 
     def _sweep(self, now: float) -> None:
         """Forget seen event ids and rule states that can no longer change any result."""

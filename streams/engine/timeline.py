@@ -163,8 +163,7 @@ class Timeline:
         if self.watermark.all_idle(now):
             # every partition is idle: nothing is on its way, so no grace is needed. Release all
             # (time stops at the largest ts seen, exactly as at the end of a backtest input).
-            for event in self.buffer.drain():
-                alerts.extend(engine.process(event))
+            engine.run(self.buffer.drain(), alerts)
             if watermark > engine.time:
                 alerts.extend(engine.advance_to(watermark))  # deadlines strictly before it fire
             # every event with ts <= watermark has now met the rules
@@ -172,8 +171,7 @@ class Timeline:
             return alerts
         else:
             frontier = max(self._released, watermark - self.buffer.grace_s)
-            for event in self.buffer.release_before(frontier):
-                alerts.extend(engine.process(event))
+            engine.run(self.buffer.release_before(frontier), alerts)
         if frontier > self._released:
             self._released = frontier
             alerts.extend(engine.advance_to(frontier))
@@ -182,7 +180,6 @@ class Timeline:
     def flush(self) -> list[dict[str, Any]]:
         """End of input (backtest): release everything; time stops at the largest ts seen."""
         alerts: list[dict[str, Any]] = []
-        for event in self.buffer.drain():
-            alerts.extend(self.engine.process(event))
+        self.engine.run(self.buffer.drain(), alerts)
         self._released = max(self._released, self.watermark.largest)
         return alerts
