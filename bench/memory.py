@@ -75,10 +75,14 @@ async def _send_steady(bootstrap: str, names: dict[str, str], rate: float, secon
         await producer.stop()
 
 
-def worker_soak(broker: BenchBroker, quick: bool, rate: float = 5000.0) -> dict[str, Any]:
+def worker_soak(broker: BenchBroker, quick: bool, rate: float = 5000.0, dedup_max_ids: int = 200_000) -> dict[str, Any]:
+    """The worker at a steady ``rate``. The de-duplication bound is lowered to ``dedup_max_ids`` per
+    topic (default setting: 1 000 000, about 80 MB per topic when full) so that the soak reaches it:
+    at the default the set would still be filling at the end of ten minutes."""
     seconds = 30.0 if quick else 600.0
     topics = broker.topics()
-    worker = WorkerProcess(broker.bootstrap, topics, env={"PINGAN_WORKER__IDLE_PARTITION_S": "2"})
+    worker = WorkerProcess(broker.bootstrap, topics, env={"PINGAN_WORKER__IDLE_PARTITION_S": "2",
+                                                          "PINGAN_WORKER__DEDUP_MAX_IDS": str(dedup_max_ids)})
     samples: list[tuple[float, float, int]] = []
     stalls: list[float] = []  # seconds the worker took to answer /stats (its event loop was busy)
     try:
@@ -103,9 +107,16 @@ def worker_soak(broker: BenchBroker, quick: bool, rate: float = 5000.0) -> dict[
     tail = samples[len(samples) // 2:]  # growth over the second half (after warm-up)
     slope = (tail[-1][1] - tail[0][1]) / max(1e-9, (tail[-1][0] - tail[0][0]) / 60) if len(tail) > 1 else 0.0
     consumed = samples[-1][2]
-    return {"rate_per_s": rate, "seconds": seconds, "sent": sent, "consumed": consumed,
+    def slope_between(t0: float, t1: float) -> float:
+        part = [x for x in samples if t0 <= x[0] <= t1]
+        return round((part[-1][1] - part[0][1]) / max(1e-9, (part[-1][0] - part[0][0]) / 60), 2) if len(part) > 1 else 0.0
+
+    minute = min(60.0, seconds / 3)
+    return {"rate_per_s": rate, "seconds": seconds, "dedup_max_ids": dedup_max_ids, "sent": sent, "consumed": consumed,
             "consumed_per_s": round(consumed / (seconds + 2)), "rss_mb_first": rss[0], "rss_mb_max": max(rss),
             "rss_mb_last": rss[-1], "rss_growth_mb_per_min_second_half": round(slope, 2),
+            "rss_growth_mb_per_min_first_minute": slope_between(0.0, minute),
+            "rss_growth_mb_per_min_last_minute": slope_between(seconds - minute, seconds + 2),
             "stats_answer_s_max": max(stalls, default=0.0),
             "samples": samples}
 
