@@ -137,12 +137,10 @@ class TopicIds:
         self.cur = self.buckets[-1].hashes
 
     def _evict(self) -> None:
+        """Drop the oldest bucket (callers keep the open one, except :meth:`fit`, which reopens)."""
         old = self.buckets.popleft()
         self.ids.difference_update(old.hashes)
         self._owner.stale.extend(old.keys)
-        if not self.buckets:
-            self.buckets.append(_Bucket())
-            self.cur = self.buckets[-1].hashes
 
     def sweep(self, cutoff: float, now: float) -> None:
         """Drop the buckets with every id older than ``cutoff``; close the open bucket at ``now``

@@ -146,3 +146,24 @@ def test_the_hash_is_stable_across_processes():
 def test_bad_capacity_is_refused():
     with pytest.raises(ValueError):
         SeenIds(0)
+
+
+def test_a_restored_chunk_larger_than_the_bound_leaves_a_working_set():
+    big = Engine(reference_ruleset())
+    ev = Events()
+    run(big, [ev(i, kind="online", event_id=f"b{i}") for i in range(50)])
+    table: dict = {}
+    apply(table, big.dirty_state())
+    small = Engine(reference_ruleset(), dedup_max_ids=10)
+    small.restore_state(table.items())
+    apply(table, small.dirty_state())
+    assert small._seen.count(CAM) == 0 and chunk_ids(table) == []  # one 50-id chunk: over the bound, dropped
+    run(small, [ev(100 + i, kind="online", event_id=f"n{i}") for i in range(30)])
+    assert 10 - 2 <= small._seen.count(CAM) <= 10
+    apply(table, small.dirty_state())
+    assert 10 - 2 <= len(chunk_ids(table)) <= 10
+    small.advance_to(T0 + 400 * 86400.0)
+    small.advance_to(T0 + 800 * 86400.0)
+    assert small._seen.count(CAM) == 0  # the horizon still applies
+    apply(table, small.dirty_state())
+    assert chunk_ids(table) == []
