@@ -55,7 +55,7 @@ def build(groups: list[tuple[Any, list[tuple[str, Any, Callable]]]], topic: str,
     certainly false and are not evaluated.
     """
     slots: dict[str, Any] = {"_clock": clock, "str": str}
-    units: list[tuple[list[str], tuple[str, frozenset] | None]] = []
+    units: list[tuple[list[str], tuple[str, frozenset, list[str]] | None]] = []
     for i, (rt, sides) in enumerate(groups):
         fragments = []
         for j, (side, cond, _handler) in enumerate(sides):
@@ -65,8 +65,14 @@ def build(groups: list[tuple[Any, list[tuple[str, Any, Callable]]]], topic: str,
         if sides and all(f is not None for f in fragments):
             for expr, (lines, own) in fragments:
                 slots.update(own)
-                code = ["try:", f"    c = {expr}", f"except {_ERRORS}:", "    c = False", "if c:"]
-                units.append((code + ["    " + line for line in lines], _index_of(expr, slots)))
+                index = _index_of(expr, slots)
+                body = ["    " + line for line in lines]
+                code = ["try:", f"    c = {expr}", f"except {_ERRORS}:", "    c = False", "if c:", *body]
+                if index is not None:  # where the index already chose the value: the rest of the test
+                    rest = index[2]
+                    index = (index[0], index[1], (["try:", f"    c = {rest}", f"except {_ERRORS}:", "    c = False",
+                                                   "if c:", *body] if rest else ["if True:", *body]))
+                units.append((code, index))
             continue
         exprs = [_expr(cond, f"{i}y{j}", slots) for j, (_, cond, _) in enumerate(sides)]
         calls = []
@@ -94,13 +100,15 @@ def build(groups: list[tuple[Any, list[tuple[str, Any, Callable]]]], topic: str,
 MAX_INDEX_VALUES = 256
 
 
-def _index_of(expr: str, slots: dict[str, Any]) -> tuple[str, frozenset] | None:
-    """(field, values) when ``expr`` is ``e[field] == const`` or ``e[field] in <set>``, alone or as
-    the first operand of an ``and`` (then the whole is false unless the field's value is one of
-    ``values``)."""
-    node = ast.parse(expr, mode="eval").body
-    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
-        node = node.values[0]
+def _index_of(expr: str, slots: dict[str, Any]) -> tuple[str, frozenset, str] | None:
+    """(field, values, rest) when ``expr`` is ``e[field] == const`` or ``e[field] in <set>``, alone
+    or as the first operand of an ``and`` (then the whole is false unless the field's value is one
+    of ``values``); ``rest`` is the expression without that first test ("" when nothing is left)."""
+    whole = ast.parse(expr, mode="eval").body
+    node, rest = whole, ""
+    if isinstance(whole, ast.BoolOp) and isinstance(whole.op, ast.And):
+        node = whole.values[0]
+        rest = " and ".join(f"({ast.unparse(v)})" for v in whole.values[1:])
     if not (isinstance(node, ast.Compare) and len(node.ops) == 1):
         return None
     left, op, right = node.left, node.ops[0], node.comparators[0]
@@ -118,10 +126,14 @@ def _index_of(expr: str, slots: dict[str, Any]) -> tuple[str, frozenset] | None:
     for v in values:  # plain hashable values whose dict lookup agrees with ==
         if v.__class__ not in (str, int, float) or v != v:
             return None
-    return left.slice.value, frozenset(values)
+    if rest and any(isinstance(n, ast.NamedExpr) for n in ast.walk(node)):
+        return None  # the first test assigns a temporary the rest reads
+    return left.slice.value, frozenset(values), rest
 
 
-def _compose(units: list[tuple[list[str], tuple[str, frozenset] | None]], slots: dict[str, Any]) -> str:
+def _compose(units: list[tuple[list[str], tuple[str, frozenset, list[str]] | None]], slots: dict[str, Any]) -> str:
+    """The dispatcher's source: one function, or an index on the field most conditions test first
+    (each unit: its code, and (field, values, its code once the index chose a value) or None)."""
     head = ["ts = e['ts']", "now = _clock[0]"]
     by_field: dict[str, int] = {}
     for _, index in units:
@@ -142,7 +154,8 @@ def _compose(units: list[tuple[list[str], tuple[str, frozenset] | None]], slots:
     table: dict[Any, str] = {}
     for n, value in enumerate(values):
         name = f"_by{n}"
-        function(name, [lines for lines, index in units if index is None or index[0] != field or value in index[1]])
+        function(name, [lines if index is None or index[0] != field else index[2]
+                        for lines, index in units if index is None or index[0] != field or value in index[1]])
         table[value] = name
     function("_by_other", [lines for lines, index in units if index is None or index[0] != field])
     slots["_IDX"] = table  # value -> function name; replaced by the functions once compiled
