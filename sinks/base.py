@@ -121,7 +121,7 @@ class _Encoding:
             return self._token
 
     def __iter__(self) -> Iterator[bytes]:
-        """The bytes made so far, joined, then each later part as it comes."""
+        """Every part, from the first; blocks until the next one is made."""
         sent = 0
         while True:
             with self._ready:
@@ -131,8 +131,7 @@ class _Encoding:
                 ready = self._pieces[sent:]
                 done = self._complete
             sent += len(ready)
-            if ready:
-                yield ready[0] if len(ready) == 1 else b"".join(ready)
+            yield from ready
             if done and not ready:
                 return
 
@@ -450,7 +449,7 @@ class Sink(ABC):
                 elif i == last:
                     head.append(column)
                     token = dedup_token(table, ranges, (head[k] for k in identity), len(rows))
-                    out.start(token, [b"[", b",".join(head)])
+                    out.start(token, [b"[", head[0], *(p for part in head[1:] for p in (b",", part))])
                 else:
                     out.put(b",", column)
             out.put(b"]")
