@@ -91,9 +91,12 @@ def build(groups: list[tuple[Any, list[tuple[str, Any, Callable]]]], topic: str,
     namespace: dict[str, Any] = {"__builtins__": {}, **_BUILTINS, **slots}
     exec(compile(source, f"<dispatch {topic}>", "exec"), namespace)  # noqa: S102 - from compiled conditions
     fn = namespace["dispatch"]
-    if "_IDX" in slots:  # the value -> function table refers to functions of the same source
-        slots["_IDX"].update({v: namespace[name] for v, name in slots["_IDX"].items()})
+    table = slots["_IDX"]  # value -> function name; the functions, once compiled
+    table.update({v: namespace[name] for v, name in table.items()})
     fn.source = source
+    # for a caller that already has ts and the clock: the index field (or None), its table (value ->
+    # function), and the function for any other value; each function takes (e, out, ts, now)
+    fn.field, fn.table, fn.other = namespace["_FIELD"], table, namespace["_by_other"]
     return fn
 
 
@@ -141,8 +144,11 @@ def _compose(units: list[tuple[list[str], tuple[str, frozenset, list[str]] | Non
             by_field[index[0]] = by_field.get(index[0], 0) + 1
     field = max(by_field, key=lambda f: by_field[f], default=None)
     if field is None or by_field[field] < 2:
-        body = [line for lines, _ in units for line in lines]
-        return "def dispatch(e, out):\n" + "".join(f"    {line}\n" for line in head + body)
+        body = [line for lines, _ in units for line in lines] or ["pass"]
+        slots["_IDX"] = {}
+        return ("def _by_other(e, out, ts, now):\n" + "".join(f"    {line}\n" for line in body)
+                + "def dispatch(e, out):\n" + "".join(f"    {line}\n" for line in [*head, "_by_other(e, out, ts, now)"])
+                + "_FIELD = None\n")
     values = sorted({v for _, index in units if index is not None and index[0] == field for v in index[1]},
                     key=lambda v: (v.__class__.__name__, v))
     functions = []
@@ -158,16 +164,17 @@ def _compose(units: list[tuple[list[str], tuple[str, frozenset, list[str]] | Non
                         for lines, index in units if index is None or index[0] != field or value in index[1]])
         table[value] = name
     function("_by_other", [lines for lines, index in units if index is None or index[0] != field])
-    slots["_IDX"] = table  # value -> function name; replaced by the functions once compiled
+    slots["_IDX"] = table
     dispatch = [*head, "try:", f"    f = _IDX.get(e.get({field!r}), _by_other)", "except TypeError:",
                 "    f = _by_other", "f(e, out, ts, now)"]
-    return "".join(functions) + "def dispatch(e, out):\n" + "".join(f"    {line}\n" for line in dispatch)
+    return ("".join(functions) + "def dispatch(e, out):\n" + "".join(f"    {line}\n" for line in dispatch)
+            + f"_FIELD = {field!r}\n")
 
 
 def _audit(source: str, slots: dict[str, Any]) -> None:
     """The composed source uses only the conditions' own names, the handler slots and its locals."""
     functions = {n.name for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef)}
-    allowed = {"e", "out", "a", "c", "f", "ts", "now", "None", "True", "False", *LOCALS, *slots, *_BUILTINS,
+    allowed = {"e", "out", "a", "c", "f", "ts", "now", "_FIELD", "None", "True", "False", *LOCALS, *slots, *_BUILTINS,
                *functions}
     for n in ast.walk(ast.parse(source)):
         if isinstance(n, ast.Name) and n.id not in allowed and not n.id.startswith("_t"):

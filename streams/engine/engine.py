@@ -52,7 +52,8 @@ class Engine:
         self._heap: list[tuple[float, int, str, int, RuleRuntime]] = []
         self._seq = 0
         self._seen = SeenIds(dedup_max_ids, self._ctx.clock)  # de-duplication, bounded
-        #: topic -> [its SeenIds add(), its dispatcher or None, events (not duplicates) so far]
+        #: topic -> [its SeenIds add(), index field, index table, other-value function (see
+        #: dispatch.build; the function None when no rule reads the topic), events (not duplicates)]
         self._lanes: dict[str, list] = {}
         self._stale: set[str] = set()
         self._written_time = float("-inf")  # the event time last given to the changelog
@@ -94,7 +95,7 @@ class Engine:
         # one generated function per topic: conditions and the rules' per-event code inlined
         self._dispatch = {topic: build_dispatch(g, topic, self._ctx.clock) for topic, g in groups.items()}
         for topic, lane in self._lanes.items():
-            lane[1] = self._dispatch.get(topic)
+            self._route(lane, self._dispatch.get(topic))
         self._retention = retention
         self.ruleset = ruleset
 
@@ -121,7 +122,7 @@ class Engine:
         out: dict[str, int] = {}
         for rt in self._rules:
             topics = dict.fromkeys(side.topic for side in rt.spec.sides.values())
-            out[rt.spec.id] = sum(self._lanes[t][2] for t in topics if t in self._lanes)
+            out[rt.spec.id] = sum(self._lanes[t][4] for t in topics if t in self._lanes)
         return out
 
     @property
@@ -137,12 +138,21 @@ class Engine:
     @property
     def stats(self) -> dict[str, int]:
         """Events evaluated, duplicates dropped, alerts raised (since this engine started)."""
-        return {"events": sum(lane[2] for lane in self._lanes.values()), "duplicates": self._duplicates,
+        return {"events": sum(lane[4] for lane in self._lanes.values()), "duplicates": self._duplicates,
                 "alerts": self._alerts}
 
     def _lane(self, topic: str) -> list:
-        lane = self._lanes[topic] = [self._seen.topic(topic).add, self._dispatch.get(topic), 0]
+        lane = self._lanes[topic] = [self._seen.topic(topic).add, None, None, None, 0]
+        self._route(lane, self._dispatch.get(topic))
         return lane
+
+    @staticmethod
+    def _route(lane: list, dispatch: Any) -> None:
+        """lane[1:4] = the dispatcher's index field, table and other-value function (None: no rules)."""
+        if dispatch is None:
+            lane[1:4] = [None, None, None]
+        else:
+            lane[1:4] = [dispatch.field, dispatch.table, dispatch.other]
 
     def process(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Evaluate one decoded event (in event-time order); returns the alerts it causes."""
@@ -162,7 +172,7 @@ class Engine:
             if not lane[0](event["event_id"]):
                 self._duplicates += 1
                 continue
-            lane[2] += 1
+            lane[4] += 1
             ts = event["ts"]
             if ts > clock[0]:
                 if heap and heap[0][0] < ts:
@@ -170,9 +180,14 @@ class Engine:
                 clock[0] = ts
                 if ts >= self._next_sweep:
                     self._sweep(ts)
-            dispatch = lane[1]
-            if dispatch is not None:
-                dispatch(event, out)
+            fn = lane[3]
+            if fn is not None:
+                if lane[1] is not None:
+                    try:
+                        fn = lane[2].get(event.get(lane[1]), fn)
+                    except TypeError:  # an unhashable value: no indexed condition can hold
+                        pass
+                fn(event, out, ts, clock[0])
                 if heap and heap[0][0] < clock[0]:
                     fire(clock[0], out)  # a late start whose deadline already passed
         self._alerts += len(out) - before
