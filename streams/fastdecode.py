@@ -20,7 +20,7 @@ from typing import Any
 
 from pingan.schemas.decode import PERSONAL_FIELDS, Decoder
 from pingan.schemas.events import EVENT_MODELS, STREAMS
-from pingan.streams.fastdecode_gen import Enrichment, RecordFn, Unsupported, compile_record_fn
+from pingan.streams.fastdecode_gen import Enrichment, RecordFn, Timestamps, Unsupported, compile_record_fn
 
 __all__ = ["FastDecoder", "Unsupported"]
 
@@ -34,11 +34,12 @@ class FastDecoder(Decoder):
         self._fast: dict[str, RecordFn] = {}
         #: topic -> why it has no fast path (every message of it goes through pydantic)
         self.unsupported: dict[str, str] = {}
+        timestamps = Timestamps()
         for topic, model in EVENT_MODELS.items():
             enrich = Enrichment(topic, STREAMS[topic], self._county_names, self._township_names,
                                 self._village_names, pseudonymize, PERSONAL_FIELDS)
             try:
-                self._fast[topic] = compile_record_fn(model, enrich)
+                self._fast[topic] = compile_record_fn(model, enrich, timestamps)
             except Unsupported as exc:
                 self.unsupported[topic] = str(exc)
         #: messages pydantic decoded (or rejected) because the fast path did not accept them

@@ -7,34 +7,30 @@ The generated function takes the raw message bytes and returns the finished reco
 ``Decoder.to_record`` makes of the validated model) or ``None``, meaning "ask pydantic": any doubt
 falls back, so the fast path may only accept what pydantic accepts, with the same values.
 
-Where the time goes and what the generated code does about it:
+What the generated code does to be fast (the profile is in ``docs``/the B2 report):
 
-- ``ts``: checking an RFC 3339 string with a regex, ``datetime.fromisoformat`` and ``.timestamp()``
-  cost more than everything else together. The first string of each (date, hour, offset) goes that
-  way; the epoch of the start of that hour is remembered under ``ts[:13] + ts[19:]``, and the
-  following strings of the same hour only look up ``ts[13:19]`` (``":MM:SS"``) in a table of the
-  3600 valid minute/second pairs. Both lookups must hit, so a string is only accepted when it has
-  exactly the shape of one that was fully checked, with a valid ``:MM:SS`` in between (same value
-  as ``fromisoformat(ts).timestamp()``, which is exact for whole seconds).
-- ``after`` model validators are pure functions of the fields they read. The fields a validator
-  reads are the model fields its code names (attribute names and string constants, e.g.
-  ``getattr(self, "township_code", None)``); it gets a namespace holding only those (reading any
-  other attribute raises, and the message goes to pydantic). Its successes are remembered under
-  the tuple of those values (bounded memo) when they are all strings, booleans, integers or floats
-  (never ``Decimal`` or datetimes, whose equal values can differ). The division check (county,
-  township, village) then costs one tuple lookup instead of a call and three dictionary probes.
-- A memoized validator that reads only plain string fields also vouches for those fields' own
-  checks (patterns, lengths, literals): a remembered tuple was built from values that passed them,
-  so on a hit the three division-code regexes are skipped too.
+- The record is the dict ``orjson`` returned, completed in place: absent optional fields are
+  added by ``setdefault`` while they are read, so afterwards ``len(d)`` equals the number of
+  model fields exactly when the message has no unknown extra fields (which then move to
+  ``d["extra"]``). Key order is not part of the record format (``==`` is; tests compare types).
+- ``ts``: a regex, ``datetime.fromisoformat`` and ``.timestamp()`` cost more than all other checks
+  together. :class:`Timestamps` does that for the first string of each minute and offset; the
+  others cost two lookups (minute, then seconds and offset), or one for a repeated string.
+- ``after`` model validators are pure functions of the fields they read: the model fields their
+  code names (attribute names and string constants, e.g. ``getattr(self, "township_code", None)``).
+  Each gets a named tuple of only those (reading anything else raises, and the message goes to
+  pydantic). When they are all "coded" (literals, booleans, strings with a pattern) its successes
+  are remembered under the tuple of values (bounded memo), and when they are all strings, a hit
+  also vouches for their own checks: the division check and the three code regexes become one
+  tuple lookup, which also yields the county/township/village names.
 - Names a validator reads that are not model fields (``getattr(self, "village_code", None)`` on a
-  model without that field) could be unknown extra fields of the message, which pydantic would
-  hand to the validator: when one of them is present the message goes to pydantic.
-- No intermediate dicts: the record is one dict display in ``to_record``'s key order; unknown extra
-  fields are only looked for when the message has more keys than fields found.
+  model without that field) could be unknown extra fields, which pydantic hands to the validator:
+  when one of them is present the message goes to pydantic.
 """
 
 from __future__ import annotations
 
+import collections
 import keyword
 import re
 import types
@@ -54,6 +50,7 @@ TS_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+
 MISSING = object()
 #: memo sizes: a memo that reaches this many entries starts again empty
 MEMO_LIMIT = 4096
+SECONDS = tuple(f"{s:02d}" for s in range(60))
 
 RecordFn = Callable[[bytes], "dict[str, Any] | None"]
 
@@ -102,43 +99,66 @@ def names_read(fn: Callable[..., Any]) -> set[str]:
     return found
 
 
-class Timestamps:
-    """Epoch seconds of ``ts`` strings: a full check for the first of each minute, then two lookups.
+def aware_datetime(text: str) -> datetime | None:
+    """The datetime of an RFC 3339 string with an offset as pydantic reads it, or None (ask pydantic)."""
+    if TS_SHAPE(text) is None or (text[-1] != "Z" and text[-2] > "5"):  # pydantic: offset minutes 0-59
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
-    ``minutes`` maps ``"YYYY-MM-DDTHH:MM"`` (validated as part of a whole string) to the epoch of
-    that wall-clock minute read as UTC; ``tails`` maps ``":SS"`` + offset (``"Z"`` or ``"+HH:MM"``,
-    each validated once) to the seconds to add. A string is taken from the tables only when both
-    halves hit, i.e. it is a checked minute followed by a valid second and a checked offset: the
-    date, time and offset of an RFC 3339 string are valid independently of each other, and the sum
-    is exactly ``fromisoformat(ts).timestamp()`` (whole seconds). Fractions of a second, other
-    shapes and the first string of a minute take :meth:`slow` (the regex and ``fromisoformat``).
+
+class Timestamps:
+    """Epoch seconds of ``ts`` strings: the full check once per minute and offset, then lookups.
+
+    When a string of the plain shapes ``YYYY-MM-DDTHH:MM:SSZ`` or ``...SS+HH:MM`` passes
+    :func:`aware_datetime` (the regex and ``fromisoformat``), every string that differs from it
+    only in the seconds is valid too: the date, time and offset of such a string are valid
+    independently of each other. So ``minutes`` maps ``"YYYY-MM-DDTHH:MM"`` (checked as part of a
+    whole string) to the epoch of that wall-clock minute read as UTC, and ``tails`` maps ``":SS"``
+    + offset (every second of each checked offset) to the seconds to add; a string is taken from
+    the tables only when both halves hit, and the sum is exactly ``fromisoformat(ts).timestamp()``
+    (whole seconds). ``recent`` remembers the last strings so that the events of a burst (the same
+    second) cost one lookup. Fractions of a second and other shapes take :meth:`slow` every time.
     """
 
     def __init__(self, limit: int = MEMO_LIMIT):
         self.minutes: dict[str, float] = {}
         self.tails: dict[str, int] = {}
+        self.recent: dict[str, float] = {}
         self._limit = limit
-        self._fromisoformat = datetime.fromisoformat
+
+    def parse(self, text: str) -> float | None:
+        """The epoch of a string that is not in ``recent`` (remembered there when valid)."""
+        base = self.minutes.get(text[:16])
+        seconds = self.tails.get(text[16:]) if base is not None else None
+        epoch = base + seconds if seconds is not None else self.slow(text)
+        if epoch is not None:
+            recent = self.recent
+            if len(recent) >= self._limit:
+                recent.clear()
+            recent[text] = epoch
+        return epoch
 
     def slow(self, text: str) -> float | None:
-        if TS_SHAPE(text) is None or (text[-1] != "Z" and text[-2] > "5"):  # pydantic: offset minutes 0-59
+        value = aware_datetime(text)
+        if value is None:
             return None
         try:
-            value = self._fromisoformat(text)
             epoch = value.timestamp()
         except (ValueError, OverflowError):
             return None
         if (len(text) == 20 and text[19] == "Z") or (len(text) == 25 and text[19] in "+-"):
             offset = int(value.utcoffset().total_seconds())
-            second = int(text[17:19])
             minutes, tails, suffix = self.minutes, self.tails, text[19:]
             if len(minutes) >= self._limit:
                 minutes.clear()
-            minutes[text[:16]] = epoch + offset - second
+            minutes[text[:16]] = epoch + offset - int(text[17:19])
             if ":00" + suffix not in tails:
                 if len(tails) >= self._limit:
                     tails.clear()
-                tails.update((f":{s:02d}{suffix}", s - offset) for s in range(60))
+                tails.update((f":{digits}{suffix}", second - offset) for second, digits in enumerate(SECONDS))
         return epoch
 
 
@@ -184,8 +204,10 @@ class Field:
         if base is not str and any(x is not None for x in strings.values()):
             raise Unsupported(f"{name}: string constraint on {base!r}")
         self.convert: list[str] = []
+        self.coded = False  # values from a small set (literals, booleans, codes with a pattern): worth a memo
         if base is str:
             self.kind = "str"
+            self.coded = strings["pattern"] is not None
             checks.append(f"{v}.__class__ is str")
             low, high = strings["min_length"], strings["max_length"]
             if low is not None or high is not None:
@@ -201,9 +223,11 @@ class Field:
             if not all(isinstance(x, str) for x in values):
                 raise Unsupported(f"{name}: non-string literal")
             self.kind = "str"
+            self.coded = True
             checks.append(f"{v}.__class__ is str and {v} in {gen.slot(frozenset(values))}")
         elif base is bool:
             self.kind = "bool"
+            self.coded = True
             checks.append(f"{v}.__class__ is bool")
         elif base is int:
             self.kind = "int"
@@ -220,9 +244,9 @@ class Field:
             self.kind = "ts"
         elif base is AwareDatetime:
             self.kind = "datetime"
-            checks.append(f"{v}.__class__ is str and {gen.slot(TS_SHAPE)}({v}) is not None")
-            self.convert = ["try:", f"    {v} = {gen.slot(datetime.fromisoformat)}({v})",
-                            "except (ValueError, OverflowError):", "    return None", f"d[{name!r}] = {v}"]
+            checks.append(f"{v}.__class__ is str")
+            self.convert = [f"{v} = {gen.slot(aware_datetime)}({v})", f"if {v} is None:", "    return None",
+                            f"d[{name!r}] = {v}"]
         else:
             raise Unsupported(f"{name}: type {base!r}")
         if bounds and self.kind not in ("int", "float"):
@@ -230,63 +254,40 @@ class Field:
         self.checks = checks
         self.bounds = bounds
 
-    def load(self, gen: Gen) -> str:
+    def load(self, gen: Gen) -> list[str]:
+        """Reads the value; an absent optional field is added to ``d`` as None (its default)."""
+        v, key = self.var, repr(self.name)
         if self.required:
-            return f"{self.var} = d[{self.name!r}]"
-        if self.before:  # a missing field gets its default without running the validators
-            return f"{self.var} = d.get({self.name!r}, {gen.slot(MISSING)})"
-        return f"{self.var} = d.get({self.name!r})"
+            return [f"{v} = d[{key}]"]
+        if not self.before:
+            return [f"{v} = d.setdefault({key})"]
+        # pydantic runs "before" validators on a present value, null included, never on a default
+        return [f"{v} = d.get({key}, {gen.slot(MISSING)})", f"if {v} is {gen.slot(MISSING)}:",
+                f"    {v} = d[{key}] = None", "else:", "    try:", f"        {v} = d[{key}] = {self.before[0]}({v})",
+                "    except Exception:", "        return None"]
 
-    def check_lines(self, gen: Gen, count: bool = True) -> list[str]:
-        """Checks and conversions of the loaded value (``return None`` on any doubt); counts ``n_``
-        (fields present in the message) and stores converted values back into ``d``."""
+    def check_lines(self, gen: Gen) -> list[str]:
+        """Checks and conversions of the loaded value (``return None`` on any doubt)."""
         v = self.var
-        lines: list[str] = []
-        if self.before:  # pydantic runs "before" validators on the raw JSON value, null included
-            present = ["try:", f"    {v} = {self.before[0]}({v})",
-                       "except Exception:", "    return None"]
-            present += ["n_ += 1"] if count and not self.required else []
-            if self.required:
-                lines += present
-            else:
-                lines += [f"if {v} is {gen.slot(MISSING)}:", f"    {v} = None", "else:"] + ["    " + x for x in present]
-            count = False
         if self.kind == "ts":
             ts = gen.timestamps()
-            body = [f"if {v}.__class__ is not str:", "    return None",
-                    f"b_ = {gen.slot(ts.minutes)}.get({v}[:16])",
-                    f"t_ = {gen.slot(ts.tails)}.get({v}[16:]) if b_ is not None else None",
-                    "if t_ is not None:", f"    {v} = b_ + t_", "else:", f"    {v} = {gen.slot(ts.slow)}({v})",
-                    f"    if {v} is None:", "        return None"]
+            body = [f"if {v}.__class__ is not str:", "    return None", f"t_ = {gen.slot(ts.recent)}.get({v})",
+                    "if t_ is None:", f"    t_ = {gen.slot(ts.parse)}({v})", "    if t_ is None:", "        return None",
+                    f"d[{self.name!r}] = {v} = t_"]
         else:
             body = [f"if not ({' and '.join(self.checks)}):", "    return None"] + self.convert
             if self.bounds:
                 body += [f"if not ({' and '.join(self.bounds)}):", "    return None"]
         if self.required:
-            return lines + body  # a null or missing required value fails the class check / the load
-        return lines + [f"if {v} is not None:"] + ["    " + line for line in body] + (["    n_ += 1"] if count else [])
-
-    def store_lines(self, gen: Gen, pseudonymize: str | None) -> list[str]:
-        """Writes the final value into ``d`` where it differs from the parsed one (after the extra-field check)."""
-        v, key = self.var, repr(self.name)
-        if self.kind == "ts" or self.before:
-            lines = [f"d[{key}] = {v}"]
-        elif self.required:
-            lines = []
-        else:
-            lines = [f"if {v} is None:", f"    d[{key}] = None"]
-        if pseudonymize and lines[-1:] == [f"    d[{key}] = None"]:
-            lines += ["else:", f"    d[{key}] = {pseudonymize}({v})"]
-        elif pseudonymize:
-            lines += [f"if {v} is not None:", f"    d[{key}] = {pseudonymize}({v})"]
-        return lines
+            return body  # a null or missing required value fails the class check / the load
+        return [f"if {v} is not None:"] + ["    " + line for line in body]
 
 
 class Gen:
-    def __init__(self) -> None:
+    def __init__(self, timestamps: Timestamps) -> None:
         self.slots: dict[str, Any] = {}
         self.fields: dict[str, Field] = {}
-        self._ts: Timestamps | None = None
+        self._ts = timestamps
         self._ids: dict[int, str] = {}
 
     def slot(self, value: Any) -> str:
@@ -298,9 +299,10 @@ class Gen:
         return name
 
     def timestamps(self) -> Timestamps:
-        if self._ts is None:
-            self._ts = Timestamps()
         return self._ts
+
+    def tuple_of(self, names: list[str]) -> str:
+        return "(" + "".join(f"{self.fields[n].var}, " for n in names) + ")"
 
 
 class Enrichment(typing.NamedTuple):
@@ -314,21 +316,45 @@ class Enrichment(typing.NamedTuple):
     pseudonymize: Callable[[str], str]
     personal_fields: tuple[str, ...]
 
+    def lookups(self, gen: Gen) -> list[tuple[str, str]]:
+        """(record key, expression) of the division names, as to_record looks them up."""
+        fields = gen.fields
+        out = [("county_name", f"{gen.slot(self.county_names)}[{fields['county_code'].var}]")]
+        for key, code, names in (("township_name", "township_code", self.township_names),
+                                 ("village_name", "village_code", self.village_names)):
+            f = fields.get(code)
+            out.append((key, f"{gen.slot(names)}.get({f.var}) if {f.var} else None" if f else "None"))
+        return out
+
 
 class Validator(typing.NamedTuple):
     fn: str  # slot of the function
     reads: list[str]  # the model fields it reads
     memo: str | None  # slot of its memo of successes (None: called every time)
     guards: bool  # its memo vouches for the checks of the (plain string) fields it reads
+    namespace: str  # code building the ``self`` it gets, from the field variables
+    names: bool  # its memo maps the division codes to their names (to_record's lookups)
 
 
-def _validators(model: type, gen: Gen) -> tuple[list[Validator], set[str], set[str]]:
-    """The ``after`` model validators, the fields whose checks their memos vouch for, and the
-    non-field names they read."""
+DIVISION_CODES = ("county_code", "township_code", "village_code")
+
+
+def _namespace(gen: Gen, reads: list[str], names: set[str]) -> str:
+    """A named tuple of the fields read (cheap to build); a SimpleNamespace when the validator
+    names an attribute a tuple has (``count``, ``index``...) that is not one of those fields."""
+    shape = collections.namedtuple("Fields", reads)
+    if not (names - set(reads)).intersection(dir(shape)) and all(not n.startswith("_") for n in reads):
+        return f"{gen.slot(tuple.__new__)}({gen.slot(shape)}, {gen.tuple_of(reads)})"
+    return f"{gen.slot(types.SimpleNamespace)}({', '.join(f'{n}={gen.fields[n].var}' for n in reads)})"
+
+
+def _validators(model: type, gen: Gen) -> tuple[list[Validator], set[str]]:
+    """The ``after`` model validators, and the non-field names they read."""
     fields = gen.fields
     validators: list[Validator] = []
     outside: set[str] = set()
     vouchers: dict[str, int] = {}
+    codes = [n for n in DIVISION_CODES if n in fields]
     for dec in model.__pydantic_decorators__.model_validators.values():
         if dec.info.mode != "after":
             raise Unsupported(f"model validator mode {dec.info.mode}")
@@ -338,28 +364,32 @@ def _validators(model: type, gen: Gen) -> tuple[list[Validator], set[str], set[s
             raise Unsupported("a model validator reads a datetime")
         outside |= {n for n in names if n not in fields and not n.startswith("__")}
         memo, guards = None, False
-        if reads and all(fields[n].kind in ("str", "bool", "int", "float") for n in reads):
-            memo = gen.slot(set())
+        if reads and all(fields[n].coded for n in reads):
             guards = all(fields[n].kind == "str" and not fields[n].before for n in reads)
+            memo = gen.slot({} if guards and reads == codes else set())
             for n in reads if guards else ():
                 vouchers[n] = vouchers.get(n, 0) + 1
-        validators.append(Validator(gen.slot(dec.func), reads, memo, guards))
+        validators.append(Validator(gen.slot(dec.func), reads, memo, guards, _namespace(gen, reads, names),
+                                    guards and reads == codes))
     # a field read by two vouching memos is checked normally (and those memos vouch for nothing)
     shared = {n for n, count in vouchers.items() if count > 1}
-    validators = [v._replace(guards=False) if v.guards and shared.intersection(v.reads) else v for v in validators]
-    guarded = {n for v in validators if v.guards for n in v.reads}
-    return validators, guarded, outside
+    validators = [v._replace(guards=False, names=False, memo=gen.slot(set())) if v.guards and shared.intersection(v.reads)
+                  else v for v in validators]
+    if sum(v.names for v in validators) > 1:
+        raise Unsupported("two validators read exactly the division codes")
+    return validators, outside
 
 
-def compile_record_fn(model: type, enrich: Enrichment) -> RecordFn:
-    """``record(raw bytes) -> record | None`` for ``model`` (raises :class:`Unsupported`)."""
+def compile_record_fn(model: type, enrich: Enrichment, timestamps: Timestamps | None = None) -> RecordFn:
+    """``record(raw bytes) -> record | None`` for ``model`` (raises :class:`Unsupported`); the
+    functions of one decoder share ``timestamps`` (all topics carry the same clock)."""
     config = model.model_config
     if not config.get("strict") or config.get("extra") != "allow":
         raise Unsupported("only strict models that allow extra fields")
     decorators = model.__pydantic_decorators__
     if decorators.validators or decorators.root_validators:
         raise Unsupported("legacy validators")
-    gen = Gen()
+    gen = Gen(timestamps if timestamps is not None else Timestamps())
     before: dict[str, list[str]] = {}
     for dec in decorators.field_validators.values():
         if dec.info.mode != "before":
@@ -373,56 +403,57 @@ def compile_record_fn(model: type, enrich: Enrichment) -> RecordFn:
     fields = gen.fields
     if "county_code" not in fields or "ts" not in fields or fields["ts"].kind != "ts":
         raise Unsupported("to_record needs county_code and ts")
-    validators, guarded, outside = _validators(model, gen)
+    validators, outside = _validators(model, gen)
+    guarded = {n for v in validators if v.guards for n in v.reads}
 
-    required = [f for f in fields.values() if f.required]
     lines = ["try:", f"    d = {gen.slot(orjson.loads)}(raw)", "except Exception:", "    return None",
-             "if d.__class__ is not dict:", "    return None"]
-    lines += ["try:"] + [f"    {f.load(gen)}" for f in required] + ["except KeyError:", "    return None"]
-    lines += [f.load(gen) for f in fields.values() if not f.required]
-    lines.append(f"n_ = {len(required)}")
-    for f in fields.values():
-        if f.name not in guarded:
-            lines += f.check_lines(gen)
+             "if d.__class__ is not dict:", "    return None", "try:"]
+    lines += ["    " + x for f in fields.values() if f.required for x in f.load(gen)]
+    lines += ["except KeyError:", "    return None"]
+    lines += [x for f in fields.values() if not f.required for x in f.load(gen)]
+    lines += [x for f in fields.values() if f.name not in guarded for x in f.check_lines(gen)]
     for i, val in enumerate(validators):
-        if not val.guards:
-            continue
-        lines += [f"k{i}_ = ({''.join(fields[n].var + ', ' for n in val.reads)})", "try:",
-                  f"    h{i}_ = k{i}_ in {val.memo}", "except TypeError:  # an unhashable JSON value", f"    h{i}_ = False",
-                  f"if not h{i}_:"]
-        lines += ["    " + x for n in val.reads for x in fields[n].check_lines(gen, count=False)]
-        lines += [x for n in val.reads if not fields[n].required
-                  for x in (f"if {fields[n].var} is not None:", "    n_ += 1")]
+        if val.guards:  # look up first: a hit vouches for the fields' checks
+            lookup = f"{val.memo}.get(k{i}_)" if val.names else f"k{i}_ in {val.memo}"
+            lines += [f"k{i}_ = {gen.tuple_of(val.reads)}", "try:", f"    h{i}_ = {lookup}",
+                      "except TypeError:  # an unhashable JSON value", f"    h{i}_ = None", f"if not h{i}_:"]
+            lines += ["    " + x for n in val.reads for x in fields[n].check_lines(gen)]
     # unknown extra fields leave d for d["extra"]; one a validator could read goes to pydantic
-    lines += ["if n_ == len(d):", "    extra = {}", "else:",
+    lines += [f"if len(d) == {len(fields)}:", "    extra = {}", "else:",
               f"    extra = {{k: x for k, x in d.items() if k not in {gen.slot(frozenset(fields))}}}",
-              "    if extra:", f"        if not {gen.slot(frozenset(outside))}.isdisjoint(extra):", "            return None",
-              "        for k in extra:", "            del d[k]"]
+              f"    if not {gen.slot(frozenset(outside))}.isdisjoint(extra):", "        return None",
+              "    for k in extra:", "        del d[k]"]
     calls: list[str] = []
+    names_var = None
     for i, val in enumerate(validators):
-        call = f"{val.fn}({gen.slot(types.SimpleNamespace)}({', '.join(f'{n}={fields[n].var}' for n in val.reads)}))"
+        call = f"{val.fn}({val.namespace})"
         if val.memo is None:
             calls.append(call)
             continue
         if not val.guards:
-            calls += [f"k{i}_ = ({''.join(fields[n].var + ', ' for n in val.reads)})", f"h{i}_ = k{i}_ in {val.memo}"]
+            calls += [f"k{i}_ = {gen.tuple_of(val.reads)}", f"h{i}_ = k{i}_ in {val.memo}"]
         calls += [f"if not h{i}_:", f"    {call}", f"    if len({val.memo}) >= {MEMO_LIMIT}:",
-                  f"        {val.memo}.clear()", f"    {val.memo}.add(k{i}_)"]
+                  f"        {val.memo}.clear()"]
+        if val.names:
+            names_var = f"h{i}_"
+            calls += [f"    h{i}_ = {val.memo}[k{i}_] = ({', '.join(x for _, x in enrich.lookups(gen))},)"]
+        else:
+            calls += [f"    {val.memo}.add(k{i}_)"]
     if calls:
         lines += ["try:"] + ["    " + x for x in calls] + ["except Exception:", "    return None"]
-    pseudonymize = gen.slot(enrich.pseudonymize)
-    for name, f in fields.items():
-        lines += f.store_lines(gen, pseudonymize if name in enrich.personal_fields else None)
-    lines += ["d['extra'] = extra", f"d['topic'] = {enrich.topic!r}", f"d['stream'] = {enrich.stream!r}",
-              f"d['county_name'] = {gen.slot(enrich.county_names)}[{fields['county_code'].var}]"]
-    for key, code, names in (("township_name", "township_code", enrich.township_names),
-                             ("village_name", "village_code", enrich.village_names)):
-        f = fields.get(code)
-        lines.append(f"d[{key!r}] = {gen.slot(names)}.get({f.var}) if {f.var} else None" if f else f"d[{key!r}] = None")
+    for name in enrich.personal_fields:
+        if name in fields:
+            v = fields[name].var
+            lines += [f"if {v} is not None:", f"    d[{name!r}] = {gen.slot(enrich.pseudonymize)}({v})"]
+    lines += ["d['extra'] = extra", f"d['topic'] = {enrich.topic!r}", f"d['stream'] = {enrich.stream!r}"]
+    if names_var:
+        lines.append(", ".join(f"d[{key!r}]" for key, _ in enrich.lookups(gen)) + f" = {names_var}")
+    else:
+        lines += [f"d[{key!r}] = {x}" for key, x in enrich.lookups(gen)]
     lines.append("return d")
     source = "def record(raw):\n" + "".join(f"    {line}\n" for line in lines)
-    builtins = {"len": len, "float": float, "dict": dict, "str": str, "int": int, "bool": bool, "Exception": Exception, "KeyError": KeyError, "TypeError": TypeError,
-                "OverflowError": OverflowError, "ValueError": ValueError}
+    builtins = {"len": len, "float": float, "dict": dict, "str": str, "int": int, "bool": bool, "Exception": Exception,
+                "KeyError": KeyError, "TypeError": TypeError, "OverflowError": OverflowError}
     scope: dict[str, Any] = {"__builtins__": builtins, **gen.slots}
     exec(compile(source, f"<fast decode {model.__name__}>", "exec"), scope)  # noqa: S102 - generated from the model
     fn = scope["record"]
