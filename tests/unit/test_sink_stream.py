@@ -266,3 +266,37 @@ def test_a_replay_that_cuts_other_rows_from_the_same_ranges_loses_nothing(make_s
             await replay.stop()
 
     run(after_the_restart())
+
+
+def test_without_the_streaming_insert_api_the_batch_is_sent_whole(make_sink):
+    """chDB before 4.x has no ``send_insert``: the same bytes go in one query."""
+
+    class QueryOnly:
+        def __init__(self, session):
+            self._session = session
+
+        def query(self, *args, **kwargs):
+            return self._session.query(*args, **kwargs)
+
+        def close(self):
+            self._session.close()
+
+    class OldChdb(ChdbSink):
+        def _open(self):
+            super()._open()
+            self._session = QueryOnly(self._session)
+
+    sink = make_sink(cls=OldChdb, batch_rows=25)
+    rows = camera_rows(60)
+
+    async def scenario():
+        await sink.start()
+        try:
+            for _ in range(2):  # the second time: dropped by the token
+                sink.add("events_camera", rows, source=("camera.alerts", 0, 0, 59))
+                await sink.flush()
+            assert count(sink) == 60 and sink.stats.batches_written == 6
+        finally:
+            await sink.stop()
+
+    run(scenario())
