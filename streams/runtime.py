@@ -28,6 +28,7 @@ import orjson
 
 from pingan.errors import PinganError, RuleError
 from pingan.schemas.alert import CST
+from pingan.streams.batchsend import send_records
 from pingan.streams.deadletter import dead_letter_bytes
 from pingan.streams.processor import Processor
 from pingan.streams.statelog import decode_items, encode_changes
@@ -246,8 +247,8 @@ class Runtime:
         """State changes (``engine.dirty_state()``) go to the table's changelog, one record per changed key.
 
         Records are produced as Faust's table would (JSON key and value, a tombstone for a deleted
-        key), straight through the producer: Faust's per-record Topic.send_soon path costs several
-        times the send itself. The partition is crc32(key) (Kafka's default murmur2 is pure Python
+        key), in aiokafka record batches (:mod:`pingan.streams.batchsend`): Faust's per-record
+        path costs several times the record itself. The partition is crc32(key) (Kafka's default murmur2 is pure Python
         in aiokafka); any fixed key -> partition mapping keeps a compacted changelog right, and
         Faust's recovery reads every partition of it. A value too large for one record is split
         (:mod:`pingan.streams.statelog`). The table's in-memory copy is read once, at start-up
@@ -258,13 +259,13 @@ class Runtime:
         topic = self._changelog_topic
         if topic is None:
             topic = self._changelog_topic = self.state_table.changelog_topic.get_topic_name()
-        send = self.app.producer.send
-        delivery = self._delivery
         dumps = orjson.dumps
         partitions = self.state_table.partitions or self.settings.topics.input_partitions
+        records = []
         for key, value in encode_changes(changes, self._parts):
             kb = dumps(key)
-            delivery.append(await send(topic, kb, value, crc32(kb) % partitions, None, None))
+            records.append((crc32(kb) % partitions, kb, value))
+        await send_records(self.app.producer, topic, records, self._delivery)
 
     # -- hot reload ---------------------------------------------------------------------
     def rules_signature(self, rules_dir: Path) -> tuple:
