@@ -13,6 +13,7 @@ stops the clock, so late events do not raise false "overdue" alerts.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from decimal import Decimal
 from typing import Any
 
 from pingan.streams.engine.base import Handler, RuleRuntime, plain
@@ -171,7 +172,10 @@ class DeadlineRule(RuleRuntime):
     def dump(self, key: str, state: TimerState) -> Any:
         clock = state.clock
         if clock is not None:
-            context = {name: plain(v) for name, v in zip(self.spec.context_fields, clock[3])}
+            context = dict(zip(self.spec.context_fields, clock[3]))
+            for name, v in context.items():
+                if v.__class__ is Decimal:
+                    context[name] = plain(v)
             clock = [clock[0], clock[1], clock[2], context]
         return {"clock": clock, "last": state.last, "cancels": list(state.cancels)}
 
