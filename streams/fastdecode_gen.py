@@ -15,11 +15,11 @@ What the generated code does to be fast (the profile is in ``docs``/the B2 repor
   ``d["extra"]``). Key order is not part of the record format (``==`` is; tests compare types).
 - ``ts``: a regex, ``datetime.fromisoformat`` and ``.timestamp()`` cost more than all other checks
   together. :class:`Timestamps` does that for the first string of each minute and offset; the
-  others cost two lookups (minute, then seconds and offset), or one for a repeated string.
+  others cost two lookups (minute, then seconds and offset).
 - ``after`` model validators are pure functions of the fields they read: the model fields their
   code names (attribute names and string constants, e.g. ``getattr(self, "township_code", None)``).
-  Each gets a named tuple of only those (reading anything else raises, and the message goes to
-  pydantic). When they are all "coded" (literals, booleans, strings with a pattern) its successes
+  Each gets an object with a slot for each of those (reading anything else raises, and the
+  message goes to pydantic), refilled per message. When they are all "coded" (literals, booleans, strings with a pattern) its successes
   are remembered under the tuple of values (bounded memo), and when they are all strings, a hit
   also vouches for their own checks: the division check and the three code regexes become one
   tuple lookup, which also yields the county/township/village names.
@@ -30,7 +30,6 @@ What the generated code does to be fast (the profile is in ``docs``/the B2 repor
 
 from __future__ import annotations
 
-import collections
 import keyword
 import re
 import types
@@ -119,27 +118,13 @@ class Timestamps:
     whole string) to the epoch of that wall-clock minute read as UTC, and ``tails`` maps ``":SS"``
     + offset (every second of each checked offset) to the seconds to add; a string is taken from
     the tables only when both halves hit, and the sum is exactly ``fromisoformat(ts).timestamp()``
-    (whole seconds). ``recent`` remembers the last strings so that the events of a burst (the same
-    second) cost one lookup. Fractions of a second and other shapes take :meth:`slow` every time.
+    (whole seconds). Fractions of a second and other shapes take :meth:`slow` every time.
     """
 
     def __init__(self, limit: int = MEMO_LIMIT):
         self.minutes: dict[str, float] = {}
         self.tails: dict[str, int] = {}
-        self.recent: dict[str, float] = {}
         self._limit = limit
-
-    def parse(self, text: str) -> float | None:
-        """The epoch of a string that is not in ``recent`` (remembered there when valid)."""
-        base = self.minutes.get(text[:16])
-        seconds = self.tails.get(text[16:]) if base is not None else None
-        epoch = base + seconds if seconds is not None else self.slow(text)
-        if epoch is not None:
-            recent = self.recent
-            if len(recent) >= self._limit:
-                recent.clear()
-            recent[text] = epoch
-        return epoch
 
     def slow(self, text: str) -> float | None:
         value = aware_datetime(text)
@@ -271,8 +256,10 @@ class Field:
         v = self.var
         if self.kind == "ts":
             ts = gen.timestamps()
-            body = [f"if {v}.__class__ is not str:", "    return None", f"t_ = {gen.slot(ts.recent)}.get({v})",
-                    "if t_ is None:", f"    t_ = {gen.slot(ts.parse)}({v})", "    if t_ is None:", "        return None",
+            body = [f"if {v}.__class__ is not str:", "    return None", f"t_ = {gen.slot(ts.minutes)}.get({v}[:16])",
+                    f"s_ = {gen.slot(ts.tails)}.get({v}[16:]) if t_ is not None else None",
+                    "if s_ is not None:", "    t_ += s_", "else:",
+                    f"    t_ = {gen.slot(ts.slow)}({v})", "    if t_ is None:", "        return None",
                     f"d[{self.name!r}] = {v} = t_"]
         else:
             body = [f"if not ({' and '.join(self.checks)}):", "    return None"] + self.convert
@@ -332,20 +319,19 @@ class Validator(typing.NamedTuple):
     reads: list[str]  # the model fields it reads
     memo: str | None  # slot of its memo of successes (None: called every time)
     guards: bool  # its memo vouches for the checks of the (plain string) fields it reads
-    namespace: str  # code building the ``self`` it gets, from the field variables
+    namespace: list[str]  # code filling the ``self`` it gets from the field variables (then ``self_`` is it)
     names: bool  # its memo maps the division codes to their names (to_record's lookups)
 
 
 DIVISION_CODES = ("county_code", "township_code", "village_code")
 
 
-def _namespace(gen: Gen, reads: list[str], names: set[str]) -> str:
-    """A named tuple of the fields read (cheap to build); a SimpleNamespace when the validator
-    names an attribute a tuple has (``count``, ``index``...) that is not one of those fields."""
-    shape = collections.namedtuple("Fields", reads)
-    if not (names - set(reads)).intersection(dir(shape)) and all(not n.startswith("_") for n in reads):
-        return f"{gen.slot(tuple.__new__)}({gen.slot(shape)}, {gen.tuple_of(reads)})"
-    return f"{gen.slot(types.SimpleNamespace)}({', '.join(f'{n}={gen.fields[n].var}' for n in reads)})"
+def _namespace(gen: Gen, reads: list[str]) -> list[str]:
+    """The ``self`` a validator gets: one object per validator with a slot for each field it reads
+    (any other attribute raises), refilled for every message - a decoder belongs to one thread."""
+    holder = type("Fields", (), {"__slots__": tuple(reads)})()
+    name = gen.slot(holder)
+    return [f"{name}.{n} = {gen.fields[n].var}" for n in reads] + [f"self_ = {name}"]
 
 
 def _validators(model: type, gen: Gen) -> tuple[list[Validator], set[str]]:
@@ -369,7 +355,7 @@ def _validators(model: type, gen: Gen) -> tuple[list[Validator], set[str]]:
             memo = gen.slot({} if guards and reads == codes else set())
             for n in reads if guards else ():
                 vouchers[n] = vouchers.get(n, 0) + 1
-        validators.append(Validator(gen.slot(dec.func), reads, memo, guards, _namespace(gen, reads, names),
+        validators.append(Validator(gen.slot(dec.func), reads, memo, guards, _namespace(gen, reads),
                                     guards and reads == codes))
     # a field read by two vouching memos is checked normally (and those memos vouch for nothing)
     shared = {n for n, count in vouchers.items() if count > 1}
@@ -426,14 +412,14 @@ def compile_record_fn(model: type, enrich: Enrichment, timestamps: Timestamps | 
     calls: list[str] = []
     names_var = None
     for i, val in enumerate(validators):
-        call = f"{val.fn}({val.namespace})"
+        call = val.namespace + [f"{val.fn}(self_)"]
         if val.memo is None:
-            calls.append(call)
+            calls += call
             continue
         if not val.guards:
             calls += [f"k{i}_ = {gen.tuple_of(val.reads)}", f"h{i}_ = k{i}_ in {val.memo}"]
-        calls += [f"if not h{i}_:", f"    {call}", f"    if len({val.memo}) >= {MEMO_LIMIT}:",
-                  f"        {val.memo}.clear()"]
+        calls += [f"if not h{i}_:"] + ["    " + x for x in call]
+        calls += [f"    if len({val.memo}) >= {MEMO_LIMIT}:", f"        {val.memo}.clear()"]
         if val.names:
             names_var = f"h{i}_"
             calls += [f"    h{i}_ = {val.memo}[k{i}_] = ({', '.join(x for _, x in enrich.lookups(gen))},)"]
