@@ -258,10 +258,15 @@ class _Plan(NamedTuple):
     rest_values: Callable[[dict[str, Any]], tuple[Any, ...]]  # one row -> its raw values of ``rest``
 
 
-_PLANS: dict[str, _Plan] = {
-    table: _Plan(spec[:_LEAD_COLUMNS], spec[_LEAD_COLUMNS:], itemgetter(*(c.key for c in spec[_LEAD_COLUMNS:])))
-    for table, spec in COLUMN_SPECS.items()
-}
+def _plan(spec: list[Column]) -> _Plan:
+    rest = spec[_LEAD_COLUMNS:]
+    keys = [c.key for c in rest]
+    # itemgetter of one key returns the value itself, not a 1-tuple
+    values = itemgetter(*keys) if len(keys) > 1 else (lambda row, keys=tuple(keys): tuple(row[k] for k in keys))
+    return _Plan(spec[:_LEAD_COLUMNS], rest, values)
+
+
+_PLANS: dict[str, _Plan] = {table: _plan(spec) for table, spec in COLUMN_SPECS.items()}
 
 
 def _column(column: Column, rows: list[dict[str, Any]]) -> list[Any]:
@@ -301,5 +306,5 @@ def iter_columns(table: str, rows: list[dict[str, Any]]) -> Iterator[bytes]:
 
 def encode_rows(table: str, rows: list[dict[str, Any]]) -> bytes:
     """The rows as JSONCompactColumns bytes: ``[column, column, ...]``, one JSON array per column
-    in COLUMNS order (a few hundred nanoseconds per row)."""
+    in COLUMNS order (about a microsecond of CPU per row of 16 columns)."""
     return b"[" + b",".join(iter_columns(table, rows)) + b"]"
