@@ -139,7 +139,18 @@ class RuleRuntime:
         name of its own starts with ``slot``."""
         return None
 
+    def finish_restore(self) -> None:
+        """Called once every restored record was given to :meth:`load`."""
+
     # -- shared ----------------------------------------------------------------------------------
+    def write_changes(self, out: dict[str, Any]) -> None:
+        """The changelog records of the keys changed since the last call (value None: delete)."""
+        removed = getattr(self, "removed", False)
+        prefix, snapshot = self.prefix, self.snapshot
+        for key in self.dirty:
+            out[prefix + key] = None if removed else snapshot(key)
+        self.dirty.clear()
+
     def snapshot(self, key: str) -> Any:
         """The JSON-able state of ``key`` (None: deleted)."""
         st = self.states.get(key)

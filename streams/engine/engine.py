@@ -235,11 +235,7 @@ class Engine:
         out: dict[str, Any] = {}
         for rt in (*self._rules, *self._retired):
             if rt.dirty:
-                removed = getattr(rt, "removed", False)
-                prefix, snapshot = rt.prefix, rt.snapshot
-                for key in rt.dirty:
-                    out[prefix + key] = None if removed else snapshot(key)
-                rt.dirty.clear()
+                rt.write_changes(out)
         self._retired.clear()
         out.update(self._seen.changes())  # seen-id chunks written and evicted
         for key in self._stale:
@@ -273,4 +269,6 @@ class Engine:
                     rt.load(parts[3], value)
             else:
                 self._stale.add(key)
+        for rt in self._rules:
+            rt.finish_restore()
         self._seen.finish_restore()  # oldest first, within the bound

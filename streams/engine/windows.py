@@ -70,11 +70,19 @@ class MatchRule(RuleRuntime):
 
 
 class WindowState:
-    __slots__ = ("ev", "last")
+    __slots__ = ("ev", "last", "new", "moved")
 
     def __init__(self) -> None:
         self.ev: list = []  # sorted by ts: (ts, event_id) or (ts, value, event_id)
         self.last: float | None = None
+        self.new = 0  # items appended at the end since the state was last written
+        # the next write must be a whole snapshot: a new window (its key may still have records of
+        # a deleted one), or an item went elsewhere than the end
+        self.moved = True
+
+
+DELTA = "\x1e"  # a window's delta record: <state key>\x1e<n>
+MAX_DELTAS = 32  # delta records per window before a whole snapshot replaces them
 
 
 class CountRule(RuleRuntime):
@@ -88,6 +96,8 @@ class CountRule(RuleRuntime):
         # events are kept for one window more than needed (or the rule's grace), so an event that
         # arrives late still counts the events of the window that ends at it
         self.retain = window + (spec.grace if spec.grace is not None else window)
+        self._deltas: dict[str, int] = {}  # key -> records written since its snapshot (the snapshot is 1)
+        self._restored: dict[str, dict[int, Any]] = {}  # deltas read back, until finish_restore
         self.horizon_s = max(self.retain, self.suppress_keep_s)
 
     def handlers(self) -> list[tuple[str, Handler]]:
@@ -121,12 +131,15 @@ class CountRule(RuleRuntime):
             ev = st.ev
             if not ev or ev[-1][0] < ts:
                 ev.append(item)
+                st.new += 1
                 hi = len(ev)
             else:
                 i = bisect_left(ev, item)
                 if i < len(ev) and ev[i] == item:
                     return None  # a re-delivered event the window already holds
                 ev.insert(i, item)
+                st.new += 1
+                st.moved = st.moved or i < len(ev) - 1
                 hi = bisect_right(ev, (ts, _HIGH))
             if ev[0][0] < ev[-1][0] - retain:
                 del ev[: bisect_left(ev, (ev[-1][0] - retain,))]
@@ -177,6 +190,7 @@ class CountRule(RuleRuntime):
             "dup = False",
             "if not ev or ev[-1][0] < ts:",
             "    ev.append(item)",
+            "    st.new += 1",
             "    hi = len(ev)",
             "else:",
             f"    i = {slot}bl(ev, item)",
@@ -184,6 +198,9 @@ class CountRule(RuleRuntime):
             "        dup = True",  # a re-delivered event the window already holds
             "    else:",
             "        ev.insert(i, item)",
+            "        st.new += 1",
+            "        if i < len(ev) - 1:",
+            "            st.moved = True",
             f"        hi = {slot}br(ev, (ts, {slot}H))",
             *block("if not dup:", [
                 f"if ev[0][0] < ev[-1][0] - {retain!r}:",
@@ -222,14 +239,70 @@ class CountRule(RuleRuntime):
         first = max(lo, hi - self.spec.alert.evidence_max)
         return self.alert(ts, k, e, [ev[i][-1] for i in range(first, hi)], figures)
 
+    # -- changelog: a whole snapshot, then delta records of what was appended ------------------
+    def write_changes(self, out: dict[str, Any]) -> None:
+        """A window that only grew at its end since it was last written gets a delta record
+        (``<key>\x1e<n>``: the appended items and ``last``); otherwise, or after ``MAX_DELTAS``
+        deltas, a whole snapshot under its key and tombstones for its deltas. Items that slid out
+        of the window are not written: a restore trims by the newest item, as the window does.
+        Most windows change by one item a flush, so a flush writes what changed, not every window."""
+        prefix = self.prefix
+        written = self._deltas
+        removed = getattr(self, "removed", False)
+        for key in self.dirty:
+            st = None if removed else self.states.get(key)
+            n = written.get(key, 0)
+            if st is not None and not st.moved and 0 < n < MAX_DELTAS and st.new <= len(st.ev):
+                tail = st.ev[len(st.ev) - st.new:] if st.new else []
+                out[f"{prefix}{key}{DELTA}{n}"] = {"ev": [list(x) for x in tail], "last": st.last}
+                written[key] = n + 1
+            else:
+                out[prefix + key] = None if st is None else self.dump(key, st)
+                for i in range(1, n):
+                    out[f"{prefix}{key}{DELTA}{i}"] = None
+                if st is None:
+                    written.pop(key, None)
+                else:
+                    written[key] = 1  # the snapshot; deltas are numbered from 1
+            if st is not None:
+                st.new = 0
+                st.moved = False
+        self.dirty.clear()
+
     def dump(self, key: str, state: WindowState) -> Any:
         return {"ev": [list(x) for x in state.ev], "last": state.last}
 
     def load(self, key: str, value: Any) -> None:
+        if DELTA in key:
+            key, _, n = key.partition(DELTA)
+            if n.isdigit():
+                self._restored.setdefault(key, {})[int(n)] = value
+            return
         st = WindowState()
         st.ev = [tuple(x) for x in value.get("ev", ())]
         st.last = value.get("last")
+        st.moved = False
         self.states[key] = st
+        self._deltas[key] = max(self._deltas.get(key, 0), 1)
+
+    def finish_restore(self) -> None:
+        """Apply the restored deltas to their snapshots, in order, and trim as the window would."""
+        for key, deltas in self._restored.items():
+            st = self.states.get(key)
+            if st is None:  # deltas without their snapshot (deleted): tombstoned at the next write
+                self._deltas[key] = max(deltas) + 1
+                self.dirty.add(key)
+                continue
+            for n in sorted(deltas):
+                value = deltas[n]
+                st.ev.extend(tuple(x) for x in value.get("ev", ()))
+                st.last = value.get("last")
+            st.ev.sort()
+            ev = st.ev
+            if ev and ev[0][0] < ev[-1][0] - self.retain:
+                del ev[: bisect_left(ev, (ev[-1][0] - self.retain,))]
+            self._deltas[key] = max(deltas) + 1
+        self._restored = {}
 
     def expired(self, state: WindowState, now: float) -> bool:
         if state.ev and state.ev[-1][0] >= now - self.retain:
