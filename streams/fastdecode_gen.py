@@ -239,17 +239,13 @@ class Field:
         self.checks = checks
         self.bounds = bounds
 
-    def load(self, gen: Gen) -> list[str]:
-        """Reads the value; an absent optional field is added to ``d`` as None (its default)."""
+    def load_before(self, gen: Gen) -> list[str]:
+        """Reads a field that has a ``before`` validator: pydantic runs it on a present value,
+        null included, never on a default. (Other fields are read by ``setdefault``, see below.)"""
         v, key = self.var, repr(self.name)
-        if self.required:
-            return [f"{v} = d[{key}]"]
-        if not self.before:
-            return [f"{v} = d.setdefault({key})"]
-        # pydantic runs "before" validators on a present value, null included, never on a default
-        return [f"{v} = d.get({key}, {gen.slot(MISSING)})", f"if {v} is {gen.slot(MISSING)}:",
-                f"    {v} = d[{key}] = None", "else:", "    try:", f"        {v} = d[{key}] = {self.before[0]}({v})",
-                "    except Exception:", "        return None"]
+        absent = ["    return None"] if self.required else [f"    {v} = d[{key}] = None"]
+        return [f"{v} = d.get({key}, {gen.slot(MISSING)})", f"if {v} is {gen.slot(MISSING)}:"] + absent + [
+            "else:", "    try:", f"        {v} = d[{key}] = {self.before[0]}({v})", "    except Exception:", "        return None"]
 
     def check_lines(self, gen: Gen) -> list[str]:
         """Checks and conversions of the loaded value (``return None`` on any doubt)."""
@@ -393,10 +389,12 @@ def compile_record_fn(model: type, enrich: Enrichment, timestamps: Timestamps | 
     guarded = {n for v in validators if v.guards for n in v.reads}
 
     lines = ["try:", f"    d = {gen.slot(orjson.loads)}(raw)", "except Exception:", "    return None",
-             "if d.__class__ is not dict:", "    return None", "try:"]
-    lines += ["    " + x for f in fields.values() if f.required for x in f.load(gen)]
-    lines += ["except KeyError:", "    return None"]
-    lines += [x for f in fields.values() if not f.required for x in f.load(gen)]
+             "if d.__class__ is not dict:", "    return None"]
+    lines += [x for f in fields.values() if f.before for x in f.load_before(gen)]
+    # every other field in one C loop; an absent one is added as None (a required one then fails its check)
+    plain = [f for f in fields.values() if not f.before]
+    lines += ["try:"] + [f"    {f.var} = d[{f.name!r}]" for f in plain if f.required] + ["except KeyError:", "    return None"]
+    lines += [f"{f.var} = d.setdefault({f.name!r})" for f in plain if not f.required]
     lines += [x for f in fields.values() if f.name not in guarded for x in f.check_lines(gen)]
     for i, val in enumerate(validators):
         if val.guards:  # look up first: a hit vouches for the fields' checks
@@ -431,14 +429,17 @@ def compile_record_fn(model: type, enrich: Enrichment, timestamps: Timestamps | 
         if name in fields:
             v = fields[name].var
             lines += [f"if {v} is not None:", f"    d[{name!r}] = {gen.slot(enrich.pseudonymize)}({v})"]
-    lines += ["d['extra'] = extra", f"d['topic'] = {enrich.topic!r}", f"d['stream'] = {enrich.stream!r}"]
-    if names_var:
+    lines.append("d['extra'] = extra")
+    if names_var:  # topic, stream and the division names, remembered with the division check
+        lines += [f"d['topic'] = {enrich.topic!r}", f"d['stream'] = {enrich.stream!r}"]
         lines.append(", ".join(f"d[{key!r}]" for key, _ in enrich.lookups(gen)) + f" = {names_var}")
     else:
+        lines += [f"d['topic'] = {enrich.topic!r}", f"d['stream'] = {enrich.stream!r}"]
         lines += [f"d[{key!r}] = {x}" for key, x in enrich.lookups(gen)]
     lines.append("return d")
     source = "def record(raw):\n" + "".join(f"    {line}\n" for line in lines)
-    builtins = {"len": len, "float": float, "dict": dict, "str": str, "int": int, "bool": bool, "Exception": Exception,
+    builtins = {"len": len, "map": map, "float": float, "dict": dict, "str": str, "int": int, "bool": bool,
+                "Exception": Exception,
                 "KeyError": KeyError, "TypeError": TypeError, "OverflowError": OverflowError}
     scope: dict[str, Any] = {"__builtins__": builtins, **gen.slots}
     exec(compile(source, f"<fast decode {model.__name__}>", "exec"), scope)  # noqa: S102 - generated from the model
