@@ -9,9 +9,13 @@ type or constraint the generator does not know - the message goes through pydant
 which either accepts it (the fast path was only more conservative) or produces the error message
 for the dead letter.
 
-So the fast path may only accept what pydantic accepts, with the same values; the unit test
-``tests/unit/test_fastdecode.py`` checks this on simulated traffic, its broken variants, random
-mutations of both and edge cases.
+So the fast path may only accept what pydantic accepts, with the same values; the unit tests
+``tests/unit/test_fastdecode.py`` and ``test_fastdecode_fuzz.py`` check this on simulated traffic,
+its broken variants, random mutations of both and edge cases. Records are equal to pydantic's
+(``==``, with the same value types); their key order may differ (it is not part of the format).
+
+A decoder belongs to one thread (each worker builds its own): the generated functions refill one
+small object per model validator for every message.
 """
 
 from __future__ import annotations
