@@ -21,11 +21,14 @@ re-delivered event is not counted twice by a window; alert ids are deterministic
 first line: it drops re-deliveries of recent events (every replay after a restart is of recent
 events) before they cost any rule evaluation.
 
-Representation. An id is kept as a 64-bit XXH3 hash of its UTF-8 bytes (stable across processes
-and versions, unlike Python's randomised ``hash()``: ids are restored from the changelog after a
-restart), in one Python ``set`` per topic for the lookup plus an ``array('Q')`` per bucket for
-eviction order and the changelog: about 80 bytes per id. A false duplicate needs two different ids
-of one topic to share a 64-bit hash: at one million ids kept, about one new event in 2e13.
+Representation. In memory an id is kept as Python's ``hash()`` of the string (cached on the string
+object, the cheapest test there is), in one ``set`` per topic for the lookup plus an ``array('q')``
+per bucket for eviction order: about 80 bytes per id. In the changelog an id is its 64-bit XXH3
+hash (stable across processes and versions, unlike Python's randomised ``hash()``), computed for
+the ids added since the last write, at that write. Ids restored after a restart are known only by
+their XXH3 hash: they sit in a second set that new events are also checked against (with one XXH3
+each) until their buckets are dropped. A false duplicate needs two different ids of one topic to
+share a 64-bit hash: at one million ids kept, about one new event in 2e13.
 
 Changelog. :meth:`SeenIds.changes` gives the ``s:<topic>:<n>`` chunk records for ids not yet
 written (at most ``SEEN_CHUNK`` ids per record; value ``{"h": base64 of little-endian uint64
@@ -72,79 +75,103 @@ def _unpack(text: str) -> array:
 
 
 class _Bucket:
-    """Consecutive ids of one topic; ``hi``: event time none of them is later than (None while open)."""
+    """Consecutive ids of one topic; ``hi``: event time none of them is later than (None while open).
 
-    __slots__ = ("hashes", "hi", "keys", "written", "written_hi", "swept")
+    ``hashes``: their in-memory hashes (Python's, or XXH3 for a bucket restored from the changelog,
+    ``restored`` True); ``pending``: the ids not yet written to the changelog."""
 
-    def __init__(self, hashes: array | None = None, hi: float | None = None) -> None:
-        self.hashes = hashes if hashes is not None else array("Q")
+    __slots__ = ("hashes", "hi", "keys", "pending", "written_hi", "swept", "restored")
+
+    def __init__(self, hashes: array | None = None, hi: float | None = None, restored: bool = False) -> None:
+        self.hashes = hashes if hashes is not None else array("q")
         self.hi = hi
         self.keys: list[str] = []  # changelog chunks holding its ids
-        self.written = 0  # ids already in those chunks
+        self.pending: list[str] = []  # ids not yet in those chunks
         self.written_hi: float | None = None  # event time none of the written ids is later than
         self.swept = False  # open through a sweep already
+        self.restored = restored
 
 
 class TopicIds:
-    """The ids seen on one topic. :meth:`add` is the per-event call."""
+    """The ids seen on one topic.
 
-    __slots__ = ("topic", "ids", "buckets", "cur", "bucket_ids", "max_ids", "_owner")
+    The per-event work is a set test and two appends (:meth:`add`, or the engine's own loop
+    doing the same with ``ids``, ``restored`` and ``pending``, which are never replaced); ids are
+    sorted into buckets in batches (:meth:`settle`, at each changelog write and sweep)."""
+
+    __slots__ = ("topic", "ids", "restored", "pending", "buckets", "bucket_ids", "max_ids", "_owner")
 
     def __init__(self, topic: str, owner: SeenIds) -> None:
         self.topic = topic
         self._owner = owner
-        self.ids: set[int] = set()
+        self.ids: set[int] = set()  # Python hash() of the ids seen in this process
+        self.restored: set[int] = set()  # XXH3 of the ids restored from the changelog
+        self.pending: list[str] = []  # ids added since the last settle
         self.max_ids = owner.max_ids
         self.bucket_ids = owner.bucket_ids
         self.buckets: deque[_Bucket] = deque([_Bucket()])  # oldest first; the last one is open
-        self.cur = self.buckets[-1].hashes
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.ids) + len(self.restored)
 
     def __contains__(self, event_id: str) -> bool:
-        return xxh3_64_intdigest(event_id.encode()) in self.ids
+        return hash(event_id) in self.ids or (bool(self.restored) and id_hash(event_id) in self.restored)
 
     def add(self, event_id: str) -> bool:
         """Record an id; False if it was already there (a duplicate)."""
-        h = xxh3_64_intdigest(event_id.encode())
+        h = hash(event_id)
         ids = self.ids
-        if h in ids:
+        if h in ids or (self.restored and xxh3_64_intdigest(event_id.encode()) in self.restored):
             return False
         ids.add(h)
-        cur = self.cur
-        if len(cur) >= self.bucket_ids:
-            cur = self._roll()
-        cur.append(h)
+        self.pending.append(event_id)
         return True
 
     # -- buckets ----------------------------------------------------------------------------
-    def _roll(self) -> array:
-        """Close the open bucket (its ids are all processed: none is later than the engine's
-        clock), make room for a full new one, open it."""
-        self._close(self._owner.clock[0])
-        while len(self.ids) > self.max_ids - self.bucket_ids and len(self.buckets) > 1:
+    def settle(self) -> None:
+        """Sort the ids added since the last call into buckets (stamped with the engine's clock:
+        none of them is later), and evict the oldest buckets beyond the capacity."""
+        pending = self.pending
+        if not pending:
+            return
+        now = self._owner.clock[0]
+        size = self.bucket_ids
+        start = 0
+        while start < len(pending):
+            last = self.buckets[-1]
+            room = size - len(last.hashes)
+            if room <= 0:
+                self._close(now)
+                unsorted = len(pending) - start  # in the set already, not yet in a bucket
+                while len(self) - unsorted > self.max_ids - size and len(self.buckets) > 1:
+                    self._evict()
+                continue
+            part = pending[start:start + room]
+            last.hashes.extend(array("q", [hash(event_id) for event_id in part]))
+            last.pending.extend(part)
+            start += len(part)
+        pending.clear()
+        while len(self) > self.max_ids and len(self.buckets) > 1:
             self._evict()
-        return self.cur
 
     def _close(self, now: float) -> None:
         last = self.buckets[-1]
         if not last.hashes:
             return
-        written_all = last.written == len(last.hashes) and last.written_hi is not None
+        written_all = not last.pending and last.written_hi is not None
         last.hi = last.written_hi if written_all else now
         self.buckets.append(_Bucket())
-        self.cur = self.buckets[-1].hashes
 
     def _evict(self) -> None:
         """Drop the oldest bucket (callers keep the open one, except :meth:`fit`, which reopens)."""
         old = self.buckets.popleft()
-        self.ids.difference_update(old.hashes)
+        (self.restored if old.restored else self.ids).difference_update(old.hashes)
         self._owner.stale.extend(old.keys)
 
     def sweep(self, cutoff: float, now: float) -> None:
         """Drop the buckets with every id older than ``cutoff``; close the open bucket at ``now``
         if it was open at the previous sweep already (so a bucket spans at most two sweeps)."""
+        self.settle()
         buckets = self.buckets
         last = buckets[-1]
         if last.swept:
@@ -163,29 +190,31 @@ class TopicIds:
                 bucket.hi = clock
         closed.sort(key=lambda b: b.hi)
         self.buckets = deque(closed)
-        self.ids = set()
+        self.ids.clear()
+        self.restored.clear()
         for bucket in closed:
-            self.ids.update(bucket.hashes)
-        while len(self.ids) > self.max_ids and self.buckets:
+            (self.restored if bucket.restored else self.ids).update(bucket.hashes)
+        while len(self) > self.max_ids and self.buckets:
             self._evict()
         self.buckets.append(_Bucket())
-        self.cur = self.buckets[-1].hashes
 
     # -- changelog ---------------------------------------------------------------------------
     def chunks(self, clock: float, out: dict[str, Any]) -> None:
+        self.settle()
         owner = self._owner
         for bucket in self.buckets:
-            hashes = bucket.hashes
-            if bucket.written >= len(hashes):
+            pending = bucket.pending
+            if not pending:
                 continue
             hi = bucket.hi if bucket.hi is not None else clock
             bucket.written_hi = hi
-            for start in range(bucket.written, len(hashes), SEEN_CHUNK):
+            stable = array("Q", [xxh3_64_intdigest(event_id.encode()) for event_id in pending])
+            for start in range(0, len(stable), SEEN_CHUNK):
                 owner.seq += 1
                 key = f"s:{self.topic}:{owner.seq}"
-                out[key] = {"h": _pack(hashes[start:start + SEEN_CHUNK]), "hi": hi}
+                out[key] = {"h": _pack(stable[start:start + SEEN_CHUNK]), "hi": hi}
                 bucket.keys.append(key)
-            bucket.written = len(hashes)
+            pending.clear()
 
 
 class SeenIds:
@@ -220,6 +249,8 @@ class SeenIds:
 
     def count(self, topic: str | None = None) -> int:
         """Ids kept (on ``topic``, or on all topics)."""
+        for ids in self.topics.values():
+            ids.settle()
         if topic is not None:
             ids = self.topics.get(topic)
             return len(ids) if ids is not None else 0
@@ -234,6 +265,8 @@ class SeenIds:
     def changes(self) -> dict[str, Any]:
         """Chunk records of the ids not yet written, tombstones of the evicted chunks."""
         out: dict[str, Any] = {}
+        for ids in self.topics.values():
+            ids.settle()  # evictions first: their tombstones go out with this write
         for key in self.stale:
             out[key] = None
         self.stale.clear()
@@ -249,8 +282,9 @@ class SeenIds:
         if kind == "d":  # one key per id (oldest format): gathered in one bucket, rewritten as chunks
             legacy = self._legacy.get(topic)
             if legacy is None:
-                legacy = self._legacy[topic] = _Bucket(array("Q"), float("-inf"))
+                legacy = self._legacy[topic] = _Bucket(array("Q"), float("-inf"), restored=True)
                 ids.buckets.append(legacy)
+            legacy.pending.append(rest)  # written again, as a chunk
             legacy.hashes.append(id_hash(rest))
             legacy.hi = max(legacy.hi, float(value))
             self.stale.append(key)
@@ -262,11 +296,12 @@ class SeenIds:
         else:  # {"ids": [...], "ts": [...]} (earlier chunk format): rewritten in the new one
             hashes = array("Q", [id_hash(eid) for eid in value["ids"]])
             hi, keep = max((float(t) for t in value["ts"]), default=float("-inf")), False
-        bucket = _Bucket(hashes, hi)
+        bucket = _Bucket(hashes, hi, restored=True)
         if keep:
             bucket.keys.append(key)
-            bucket.written = len(hashes)
-        else:
+            bucket.written_hi = hi
+        else:  # rewritten in the new format
+            bucket.pending.extend(value["ids"])
             self.stale.append(key)
         ids.buckets.append(bucket)
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 import heapq
 from typing import Any, Iterable
 
+from xxhash import xxh3_64_intdigest as xxh3
+
 from pingan.streams.engine.base import EngineContext, RuleRuntime
 from pingan.streams.engine.dedup import DEDUP_MAX_IDS, SEEN_CHUNK, SeenIds  # noqa: F401 - SEEN_CHUNK re-exported
 from pingan.streams.engine.dispatch import build as build_dispatch
@@ -52,8 +54,9 @@ class Engine:
         self._heap: list[tuple[float, int, str, int, RuleRuntime]] = []
         self._seq = 0
         self._seen = SeenIds(dedup_max_ids, self._ctx.clock)  # de-duplication, bounded
-        #: topic -> [its SeenIds add(), index field, index table, other-value function (see
-        #: dispatch.build; the function None when no rule reads the topic), events (not duplicates)]
+        #: topic -> [its TopicIds, index field, index table, other-value function (see
+        #: dispatch.build; the function None when no rule reads the topic), events (not duplicates),
+        #: and the TopicIds' ids, restored and pending (run() does what TopicIds.add does)]
         self._lanes: dict[str, list] = {}
         self._stale: set[str] = set()
         self._written_time = float("-inf")  # the event time last given to the changelog
@@ -142,7 +145,8 @@ class Engine:
                 "alerts": self._alerts}
 
     def _lane(self, topic: str) -> list:
-        lane = self._lanes[topic] = [self._seen.topic(topic).add, None, None, None, 0]
+        ids = self._seen.topic(topic)
+        lane = self._lanes[topic] = [ids, None, None, None, 0, ids.ids, ids.restored, ids.pending]
         self._route(lane, self._dispatch.get(topic))
         return lane
 
@@ -169,9 +173,14 @@ class Engine:
             lane = lanes.get(event["topic"])
             if lane is None:
                 lane = self._lane(event["topic"])
-            if not lane[0](event["event_id"]):
+            eid = event["event_id"]
+            h = hash(eid)
+            ids = lane[5]
+            if h in ids or (lane[6] and xxh3(eid.encode()) in lane[6]):
                 self._duplicates += 1
                 continue
+            ids.add(h)
+            lane[7].append(eid)
             lane[4] += 1
             ts = event["ts"]
             if ts > clock[0]:
