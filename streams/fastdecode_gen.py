@@ -98,6 +98,19 @@ def names_read(fn: Callable[..., Any]) -> set[str]:
     return found
 
 
+def inexact(value: Any) -> bool:
+    """Whether a parsed JSON value holds a float that may have been an integer literal: orjson
+    reads integers beyond 64 bits as floats where pydantic keeps them exact (extra fields only;
+    a declared field's own type check settles it)."""
+    if value.__class__ is float:
+        return abs(value) >= 2.0**63
+    if value.__class__ is dict:
+        return any(inexact(v) for v in value.values())
+    if value.__class__ is list:
+        return any(inexact(v) for v in value)
+    return False
+
+
 def aware_datetime(text: str) -> datetime | None:
     """The datetime of an RFC 3339 string with an offset as pydantic reads it, or None (ask pydantic)."""
     if TS_SHAPE(text) is None or (text[-1] != "Z" and text[-2] > "5"):  # pydantic: offset minutes 0-59
@@ -405,7 +418,8 @@ def compile_record_fn(model: type, enrich: Enrichment, timestamps: Timestamps | 
     # unknown extra fields leave d for d["extra"]; one a validator could read goes to pydantic
     lines += [f"if len(d) == {len(fields)}:", "    extra = {}", "else:",
               f"    extra = {{k: x for k, x in d.items() if k not in {gen.slot(frozenset(fields))}}}",
-              f"    if not {gen.slot(frozenset(outside))}.isdisjoint(extra):", "        return None",
+              f"    if not {gen.slot(frozenset(outside))}.isdisjoint(extra) or {gen.slot(inexact)}(extra):",
+              "        return None",
               "    for k in extra:", "        del d[k]"]
     calls: list[str] = []
     names_var = None
