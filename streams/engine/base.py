@@ -7,6 +7,7 @@ seconds, templates split). A *runtime* is one engine's instance of a spec: it ow
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
@@ -63,11 +64,14 @@ class RuleSpec:
 class EngineContext:
     """What runtimes share with their engine: event time and the deadline scheduler."""
 
-    __slots__ = ("clock", "schedule", "late_s")
+    __slots__ = ("clock", "schedule", "late_s", "heap", "seq")
 
     def __init__(self, schedule: Callable[[float, "RuleRuntime", str], None], late_s: float = 6 * 3600.0):
         self.clock = [float("-inf")]  # a one-item list: handlers read clock[0] without a method call
         self.schedule = schedule
+        #: the deadline heap, (deadline, rule index, key, seq, runtime); generated code pushes to it
+        self.heap: list[tuple[float, int, str, int, Any]] = []
+        self.seq = itertools.count(1).__next__  # tie-breaker: push order
         #: how late an event may still arrive and be judged right (rules without a grace period)
         self.late_s = late_s
 

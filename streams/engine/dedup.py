@@ -99,7 +99,7 @@ class TopicIds:
     doing the same with ``ids``, ``restored`` and ``pending``, which are never replaced); ids are
     sorted into buckets in batches (:meth:`settle`, at each changelog write and sweep)."""
 
-    __slots__ = ("topic", "ids", "restored", "pending", "buckets", "bucket_ids", "max_ids", "_owner")
+    __slots__ = ("topic", "ids", "restored", "pending", "settled", "buckets", "bucket_ids", "max_ids", "_owner")
 
     def __init__(self, topic: str, owner: SeenIds) -> None:
         self.topic = topic
@@ -107,12 +107,17 @@ class TopicIds:
         self.ids: set[int] = set()  # Python hash() of the ids seen in this process
         self.restored: set[int] = set()  # XXH3 of the ids restored from the changelog
         self.pending: list[str] = []  # ids added since the last settle
+        self.settled = 0  # ids added before the last settle (in this process)
         self.max_ids = owner.max_ids
         self.bucket_ids = owner.bucket_ids
         self.buckets: deque[_Bucket] = deque([_Bucket()])  # oldest first; the last one is open
 
     def __len__(self) -> int:
         return len(self.ids) + len(self.restored)
+
+    def added(self) -> int:
+        """Ids added in this process (events that were not duplicates)."""
+        return self.settled + len(self.pending)
 
     def __contains__(self, event_id: str) -> bool:
         return hash(event_id) in self.ids or (bool(self.restored) and id_hash(event_id) in self.restored)
@@ -134,6 +139,7 @@ class TopicIds:
         pending = self.pending
         if not pending:
             return
+        self.settled += len(pending)
         now = self._owner.clock[0]
         size = self.bucket_ids
         start = 0

@@ -51,12 +51,9 @@ class Engine:
     def __init__(self, ruleset: RuleSet, dedup_min_s: float = DEDUP_MIN_S, dedup_max_ids: int = DEDUP_MAX_IDS):
         self._dedup_min_s = dedup_min_s
         self._ctx = EngineContext(self._schedule, dedup_min_s)
-        self._heap: list[tuple[float, int, str, int, RuleRuntime]] = []
-        self._seq = 0
+        self._heap = self._ctx.heap
         self._seen = SeenIds(dedup_max_ids, self._ctx.clock)  # de-duplication, bounded
-        #: topic -> [its TopicIds, index field, index table, other-value function (see
-        #: dispatch.build; the function None when no rule reads the topic), events (not duplicates),
-        #: and the TopicIds' ids, restored and pending (run() does what TopicIds.add does)]
+        #: topic -> its lane (see _lane): what run() needs, in one tuple
         self._lanes: dict[str, list] = {}
         self._stale: set[str] = set()
         self._written_time = float("-inf")  # the event time last given to the changelog
@@ -97,8 +94,8 @@ class Engine:
         self._by_topic = {topic: tuple(handlers) for topic, handlers in by_topic.items()}
         # one generated function per topic: conditions and the rules' per-event code inlined
         self._dispatch = {topic: build_dispatch(g, topic, self._ctx.clock) for topic, g in groups.items()}
-        for topic, lane in self._lanes.items():
-            self._route(lane, self._dispatch.get(topic))
+        for topic in list(self._lanes):
+            self._lane(topic)
         self._retention = retention
         self.ruleset = ruleset
 
@@ -125,7 +122,7 @@ class Engine:
         out: dict[str, int] = {}
         for rt in self._rules:
             topics = dict.fromkeys(side.topic for side in rt.spec.sides.values())
-            out[rt.spec.id] = sum(self._lanes[t][4] for t in topics if t in self._lanes)
+            out[rt.spec.id] = sum(self._seen.topics[t].added() for t in topics if t in self._seen.topics)
         return out
 
     @property
@@ -141,22 +138,17 @@ class Engine:
     @property
     def stats(self) -> dict[str, int]:
         """Events evaluated, duplicates dropped, alerts raised (since this engine started)."""
-        return {"events": sum(lane[4] for lane in self._lanes.values()), "duplicates": self._duplicates,
+        return {"events": sum(ids.added() for ids in self._seen.topics.values()), "duplicates": self._duplicates,
                 "alerts": self._alerts}
 
-    def _lane(self, topic: str) -> list:
+    def _lane(self, topic: str) -> tuple:
+        """(the topic's seen-id set, restored-id set, pending ids; the dispatcher's index field,
+        index table and other-value function, or None: no rule reads the topic)."""
         ids = self._seen.topic(topic)
-        lane = self._lanes[topic] = [ids, None, None, None, 0, ids.ids, ids.restored, ids.pending]
-        self._route(lane, self._dispatch.get(topic))
+        dispatch = self._dispatch.get(topic)
+        route = (None, None, None) if dispatch is None else (dispatch.field, dispatch.table, dispatch.other)
+        lane = self._lanes[topic] = (ids.ids, ids.restored, ids.pending, *route)
         return lane
-
-    @staticmethod
-    def _route(lane: list, dispatch: Any) -> None:
-        """lane[1:4] = the dispatcher's index field, table and other-value function (None: no rules)."""
-        if dispatch is None:
-            lane[1:4] = [None, None, None]
-        else:
-            lane[1:4] = [dispatch.field, dispatch.table, dispatch.other]
 
     def process(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Evaluate one decoded event (in event-time order); returns the alerts it causes."""
@@ -173,15 +165,14 @@ class Engine:
             lane = lanes.get(event["topic"])
             if lane is None:
                 lane = self._lane(event["topic"])
+            ids, restored, pending, field, table, fn = lane
             eid = event["event_id"]
-            h = hash(eid)
-            ids = lane[5]
-            if h in ids or (lane[6] and xxh3(eid.encode()) in lane[6]):
+            h = hash(eid)  # what TopicIds.add does, inline
+            if h in ids or (restored and xxh3(eid.encode()) in restored):
                 self._duplicates += 1
                 continue
             ids.add(h)
-            lane[7].append(eid)
-            lane[4] += 1
+            pending.append(eid)
             ts = event["ts"]
             if ts > clock[0]:
                 if heap and heap[0][0] < ts:
@@ -189,11 +180,10 @@ class Engine:
                 clock[0] = ts
                 if ts >= self._next_sweep:
                     self._sweep(ts)
-            fn = lane[3]
             if fn is not None:
-                if lane[1] is not None:
+                if field is not None:
                     try:
-                        fn = lane[2].get(event.get(lane[1]), fn)
+                        fn = table.get(event.get(field), fn)
                     except TypeError:  # an unhashable value: no indexed condition can hold
                         pass
                 fn(event, out, ts, clock[0])
@@ -217,8 +207,7 @@ class Engine:
         return out
 
     def _schedule(self, deadline: float, rt: RuleRuntime, key: str) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (deadline, rt.index, key, self._seq, rt))
+        heapq.heappush(self._heap, (deadline, rt.index, key, self._ctx.seq(), rt))
 
     def _fire_until(self, ts: float, out: list[dict[str, Any]]) -> None:
         """Fire the scheduled deadlines strictly before ``ts`` (their alerts go to ``out``)."""

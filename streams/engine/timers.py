@@ -13,6 +13,7 @@ stops the clock, so late events do not raise false "overdue" alerts.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from heapq import heappush
 from decimal import Decimal
 from typing import Any
 
@@ -120,7 +121,7 @@ class DeadlineRule(RuleRuntime):
         within = float(spec.params["within"])
         slots: dict[str, Any] = {f"{slot}S": self.states, f"{slot}D": self.dirty, f"{slot}N": TimerState,
                                  f"{slot}bl": bisect_left, f"{slot}ins": insort, f"{slot}R": self,
-                                 f"{slot}sch": self.ctx.schedule}
+                                 f"{slot}hp": heappush, f"{slot}heap": self.ctx.heap, f"{slot}seq": self.ctx.seq}
         if side == "main":
             context = "".join(f"e.get({name!r}), " for name in spec.context_fields)
             body = [
@@ -135,7 +136,7 @@ class DeadlineRule(RuleRuntime):
                     *block("if i >= len(cs) or cs[i] > d:", [
                         f"st.clock = (ts, d, e['event_id'], ({context}))",
                         f"{slot}D.add(k)",
-                        f"{slot}sch(d, {slot}R, k)",
+                        f"{slot}hp({slot}heap, (d, {slot}R.index, k, {slot}seq(), {slot}R))",
                     ]),
                 ]),
             ]
