@@ -98,16 +98,20 @@ def names_read(fn: Callable[..., Any]) -> set[str]:
     return found
 
 
-def inexact(value: Any) -> bool:
-    """Whether a parsed JSON value holds a float that may have been an integer literal: orjson
-    reads integers beyond 64 bits as floats where pydantic keeps them exact (extra fields only;
-    a declared field's own type check settles it)."""
-    if value.__class__ is float:
-        return abs(value) >= 2.0**63
-    if value.__class__ is dict:
-        return any(inexact(v) for v in value.values())
-    if value.__class__ is list:
-        return any(inexact(v) for v in value)
+def inexact(value: Any, depth: int = 100) -> bool:
+    """Whether pydantic could read this parsed JSON value (extra fields) differently: orjson reads
+    integers beyond 64 bits as floats where pydantic keeps them exact, and pydantic refuses
+    nesting about 200 deep that orjson takes. (A declared field's own type check settles both.)"""
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if item.__class__ is float:
+            if abs(item) >= 2.0**63:
+                return True
+        elif item.__class__ is dict or item.__class__ is list:
+            if level >= depth:
+                return True
+            stack.extend((x, level + 1) for x in (item.values() if item.__class__ is dict else item))
     return False
 
 

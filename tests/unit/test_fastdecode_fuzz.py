@@ -172,9 +172,10 @@ def test_records_keep_their_value_types():
 
 @pytest.mark.parametrize("extra", [b'"big":123456789012345678901234567890', b'"big":-9223372036854775809',
                                    b'"big":18446744073709551616', b'"big":18446744073709551615',
-                                   b'"big":{"a":[1,99999999999999999999999]}', b'"big":1.5e300', b'"big":0.1'])
-def test_extra_numbers_beyond_64_bits_stay_exact(extra):
-    """orjson reads integers beyond 64 bits as floats, pydantic keeps them: such extras go to pydantic."""
+                                   b'"big":{"a":[1,99999999999999999999999]}', b'"big":1.5e300', b'"big":0.1',
+                                   b'"deep":' + b"[" * 150 + b"]" * 150, b'"deep":' + b"[" * 600 + b"]" * 600])
+def test_extras_pydantic_reads_differently_go_to_pydantic(extra):
+    """orjson reads integers beyond 64 bits as floats (pydantic keeps them) and nests deeper."""
     slow, fast = Decoder(Pseudonymizer(KEY)), FastDecoder(Pseudonymizer(KEY))
     raw = b'{"event_id":"s1","ts":"2026-11-29T10:00:00Z","county_code":"532301",' + extra + b"}"
     assert outcome(fast, "service.records", raw) == outcome(slow, "service.records", raw)
