@@ -158,9 +158,12 @@ class Engine:
         """Evaluate decoded events in event-time order; their alerts are appended to ``out``."""
         lanes = self._lanes
         clock = self._ctx.clock
+        now = clock[0]  # nothing else moves the clock while this runs
+        next_sweep = self._next_sweep
         heap = self._heap
         fire = self._fire_until
         before = len(out)
+        duplicates = 0
         for event in events:
             lane = lanes.get(event["topic"])
             if lane is None:
@@ -169,26 +172,28 @@ class Engine:
             eid = event["event_id"]
             h = hash(eid)  # what TopicIds.add does, inline
             if h in ids or (restored and xxh3(eid.encode()) in restored):
-                self._duplicates += 1
+                duplicates += 1
                 continue
             ids.add(h)
             pending.append(eid)
             ts = event["ts"]
-            if ts > clock[0]:
+            if ts > now:
                 if heap and heap[0][0] < ts:
                     fire(ts, out)
-                clock[0] = ts
-                if ts >= self._next_sweep:
+                now = clock[0] = ts
+                if ts >= next_sweep:
                     self._sweep(ts)
+                    next_sweep = self._next_sweep
             if fn is not None:
                 if field is not None:
                     try:
                         fn = table.get(event.get(field), fn)
                     except TypeError:  # an unhashable value: no indexed condition can hold
                         pass
-                fn(event, out, ts, clock[0])
-                if heap and heap[0][0] < clock[0]:
-                    fire(clock[0], out)  # a late start whose deadline already passed
+                fn(event, out, ts, now)
+                if heap and heap[0][0] < now:
+                    fire(now, out)  # a late start whose deadline already passed
+        self._duplicates += duplicates
         self._alerts += len(out) - before
         return out
 
