@@ -184,6 +184,8 @@ class Field:
         checks: list[str] = []
         v = self.var
         strings: dict[str, Any] = {"min_length": None, "max_length": None, "pattern": None}
+        self.strings = strings  # (for other front ends: fastdecode_struct)
+        self.limits: dict[str, Any] = {}
         bounds: list[str] = []
         for c in constraints:
             if hasattr(c, "pattern") and hasattr(c, "max_length"):  # StringConstraints
@@ -195,17 +197,22 @@ class Field:
                         strings[attr] = getattr(c, attr)
             elif isinstance(c, annotated_types.Ge):
                 bounds.append(f"{v} >= {c.ge!r}")
+                self.limits["ge"] = c.ge
             elif isinstance(c, annotated_types.Le):
                 bounds.append(f"{v} <= {c.le!r}")
+                self.limits["le"] = c.le
             elif isinstance(c, annotated_types.Gt):
                 bounds.append(f"{v} > {c.gt!r}")
+                self.limits["gt"] = c.gt
             elif isinstance(c, annotated_types.Lt):
                 bounds.append(f"{v} < {c.lt!r}")
+                self.limits["lt"] = c.lt
             else:
                 raise Unsupported(f"{name}: constraint {c!r}")
         if base is not str and any(x is not None for x in strings.values()):
             raise Unsupported(f"{name}: string constraint on {base!r}")
         self.convert: list[str] = []
+        self.pattern_check = ""
         self.coded = False  # values from a small set (literals, booleans, codes with a pattern): worth a memo
         if base is str:
             self.kind = "str"
@@ -219,7 +226,8 @@ class Field:
                 pattern = strings["pattern"]
                 if not (pattern.startswith("^") and pattern.endswith("$")):
                     raise Unsupported(f"{name}: unanchored pattern")
-                checks.append(f"{gen.slot(re.compile(pattern).fullmatch)}({v}) is not None")
+                self.pattern_check = f"{gen.slot(re.compile(pattern).fullmatch)}({v}) is not None"
+                checks.append(self.pattern_check)
         elif typing.get_origin(base) is typing.Literal:
             values = typing.get_args(base)
             if not all(isinstance(x, str) for x in values):
@@ -379,9 +387,19 @@ def _validators(model: type, gen: Gen) -> tuple[list[Validator], set[str]]:
     return validators, outside
 
 
-def compile_record_fn(model: type, enrich: Enrichment, timestamps: Timestamps | None = None) -> RecordFn:
-    """``record(raw bytes) -> record | None`` for ``model`` (raises :class:`Unsupported`); the
-    functions of one decoder share ``timestamps`` (all topics carry the same clock)."""
+class Plan:
+    """What was read from one model (fields, validators, memos), shared by the generated functions
+    of its topic; the decoders of one worker share ``timestamps`` (all topics carry the same clock)."""
+
+    def __init__(self, model: type, enrich: Enrichment, timestamps: Timestamps | None = None):
+        self.name = model.__name__
+        self.enrich = enrich
+        self.gen, self.validators, self.outside = _analyse(model, timestamps)
+        self.fields = self.gen.fields
+        self.guarded = {n for v in self.validators if v.guards for n in v.reads}
+
+
+def _analyse(model: type, timestamps: Timestamps | None) -> tuple[Gen, list[Validator], set[str]]:
     config = model.model_config
     if not config.get("strict") or config.get("extra") != "allow":
         raise Unsupported("only strict models that allow extra fields")
@@ -403,8 +421,14 @@ def compile_record_fn(model: type, enrich: Enrichment, timestamps: Timestamps | 
     if "county_code" not in fields or "ts" not in fields or fields["ts"].kind != "ts":
         raise Unsupported("to_record needs county_code and ts")
     validators, outside = _validators(model, gen)
-    guarded = {n for v in validators if v.guards for n in v.reads}
+    return gen, validators, outside
 
+
+def compile_record_fn(plan: Plan) -> RecordFn:
+    """``record(raw bytes) -> record | None`` from orjson's dict, completed in place; it handles
+    unknown extra fields (the msgspec tier refuses them)."""
+    gen, fields, validators, outside, guarded, enrich = (plan.gen, plan.fields, plan.validators, plan.outside,
+                                                          plan.guarded, plan.enrich)
     lines = ["try:", f"    d = {gen.slot(orjson.loads)}(raw)", "except Exception:", "    return None",
              "if d.__class__ is not dict:", "    return None"]
     lines += [x for f in fields.values() if f.before for x in f.load_before(gen)]
@@ -460,7 +484,7 @@ def compile_record_fn(model: type, enrich: Enrichment, timestamps: Timestamps | 
                 "Exception": Exception,
                 "KeyError": KeyError, "TypeError": TypeError, "OverflowError": OverflowError}
     scope: dict[str, Any] = {"__builtins__": builtins, **gen.slots}
-    exec(compile(source, f"<fast decode {model.__name__}>", "exec"), scope)  # noqa: S102 - generated from the model
+    exec(compile(source, f"<fast decode {plan.name}>", "exec"), scope)  # noqa: S102 - generated from the model
     fn = scope["record"]
     fn.source = source
     return fn
