@@ -1,31 +1,33 @@
-"""Generates the straight-line fast decode function of one event model (see :mod:`.fastdecode`).
+"""What the fast decode paths read from one event model, and the orjson tier's generated code.
 
-Everything is read from the pydantic model (the one definition of each schema): ``model_fields``
-(types, nullability, ``Literal`` values, string length and pattern constraints, numeric bounds),
-its ``before`` field validators and its ``after`` model validators, which are called as they are.
-The generated function takes the raw message bytes and returns the finished record (what
-``Decoder.to_record`` makes of the validated model) or ``None``, meaning "ask pydantic": any doubt
-falls back, so the fast path may only accept what pydantic accepts, with the same values.
+Everything is read from the pydantic model (the one definition of each schema) into a
+:class:`Plan`: ``model_fields`` (types, nullability, ``Literal`` values, string length and pattern
+constraints, numeric bounds), its ``before`` field validators and its ``after`` model validators,
+which are called as they are. The generated functions (here the orjson tier, in
+:mod:`.fastdecode_struct` the msgspec tier) take the raw message bytes and return the finished
+record (what ``Decoder.to_record`` makes of the validated model) or ``None``, meaning "ask the next
+tier": any doubt falls back, so a fast path may only accept what pydantic accepts, with the same
+values.
 
 What the generated code does to be fast (bench B2 measures it against ``orjson.loads``):
 
-- The record is the dict ``orjson`` returned, completed in place: absent optional fields are
-  added by ``setdefault`` while they are read, so afterwards ``len(d)`` equals the number of
-  model fields exactly when the message has no unknown extra fields (which then move to
-  ``d["extra"]``). Key order is not part of the record format (``==`` is; tests compare types).
 - ``ts``: a regex, ``datetime.fromisoformat`` and ``.timestamp()`` cost more than all other checks
   together. :class:`Timestamps` does that for the first string of each minute and offset; the
   others cost two lookups (minute, then seconds and offset).
 - ``after`` model validators are pure functions of the fields they read: the model fields their
   code names (attribute names and string constants, e.g. ``getattr(self, "township_code", None)``).
-  Each gets an object with a slot for each of those (reading anything else raises, and the
-  message goes to pydantic), refilled per message. When they are all "coded" (literals, booleans, strings with a pattern) its successes
-  are remembered under the tuple of values (bounded memo), and when they are all strings, a hit
-  also vouches for their own checks: the division check and the three code regexes become one
-  tuple lookup, which also yields the county/township/village names.
+  Each gets an object holding only those (reading anything else raises, and the message goes on).
+  When they are all "coded" (literals, booleans, strings with a pattern) its successes are
+  remembered under the tuple of values (bounded memo), and when they are all strings, a hit also
+  vouches for their own checks: the division check and the three code regexes become one tuple
+  lookup, which also yields the county/township/village names.
 - Names a validator reads that are not model fields (``getattr(self, "village_code", None)`` on a
   model without that field) could be unknown extra fields, which pydantic hands to the validator:
   when one of them is present the message goes to pydantic.
+- The orjson tier completes orjson's dict in place: absent optional fields are added by
+  ``setdefault`` while they are read, so afterwards ``len(d)`` equals the number of model fields
+  exactly when the message has no unknown extra fields (which then move to ``d["extra"]``). Key
+  order is not part of the record format (``==`` is; the tests compare value types too).
 """
 
 from __future__ import annotations
