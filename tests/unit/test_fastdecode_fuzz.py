@@ -104,7 +104,7 @@ def test_fuzzed_traffic_decodes_exactly_as_pydantic_does(traffic):
     slow, fast = Decoder(Pseudonymizer(KEY)), FastDecoder(Pseudonymizer(KEY))
     rng = random.Random(20261129)
     pool: dict[str, list] = {}
-    accepted_fast = compared = 0
+    accepted_fast = accepted_second = compared = 0
     for topic, raw in traffic:
         expected = outcome(slow, topic, raw)
         assert outcome(fast, topic, raw) == expected, raw
@@ -120,14 +120,16 @@ def test_fuzzed_traffic_decodes_exactly_as_pydantic_does(traffic):
                 values.append(value)
         for _ in range(4):
             mutated = mutate(rng, topic, event, pool)
-            before = fast.slow
+            before, second = fast.slow, fast.second
             expected = outcome(slow, topic, mutated)
             assert outcome(fast, topic, mutated) == expected, mutated
             accepted_fast += fast.slow == before
+            accepted_second += fast.slow == before and fast.second > second
             compared += 1
     # the comparison means something only if both paths see plenty of work
     assert compared > 12000
     assert accepted_fast > compared // 5
+    assert compared // 50 < accepted_second < accepted_fast // 2  # both tiers accept, msgspec most
     assert fast.slow > compared // 5
 
 
