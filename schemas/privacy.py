@@ -13,7 +13,7 @@ class Pseudonymizer:
     the key the clear value cannot be recovered or confirmed by guessing.
     """
 
-    __slots__ = ("_key",)
+    __slots__ = ("_key", "_keyed")
 
     def __init__(self, key: str | bytes):
         if isinstance(key, str):
@@ -21,10 +21,12 @@ class Pseudonymizer:
         if not key:
             raise ValueError("the pseudonym key must not be empty")
         self._key = key
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)  # the keyed state, copied per value
 
     def __call__(self, value: str) -> str:
-        digest = hmac.new(self._key, value.encode("utf-8"), hashlib.sha256).hexdigest()
-        return "p_" + digest[:32]
+        h = self._keyed.copy()
+        h.update(value.encode("utf-8"))
+        return "p_" + h.hexdigest()[:32]
 
 
 def mask(value: str | None, keep_start: int = 2, keep_end: int = 2) -> str | None:
