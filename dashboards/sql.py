@@ -93,6 +93,14 @@ RISK_HOUSEHOLDS = """
     GROUP BY county_code, township_code, risk_level"""
 
 
+def ratio(numerator: str, denominator: str) -> str:
+    """SQL for a share rounded half-up to 4 places, NULL when the denominator is 0 — as the report
+    computes it (``sinks.figures.ratio``). ``round`` on a Float64 rounds ties to even in
+    ClickHouse (4.40625 -> 4.4062); on a Decimal it rounds them away from zero (-> 4.4063)."""
+    return (f"if({denominator} = 0, NULL, "
+            f"toFloat64(round(toDecimal128({numerator}, 10) / {denominator}, 4)))")
+
+
 def county_figures_sql(county: str | None = None) -> str:
     """Every contract figure per county over [$__fromTime, $__toTime), one row per county.
 
@@ -159,7 +167,7 @@ WITH
                countIf(ifNull(last.3, false)) AS one_visit_items,
                countIf(ifNull(last.3, false) AND ifNull(last.4 <= 1, false)) AS one_visit_ok,
                countIf(ifNull(last.6 <= last.5, false)) AS sla_met,
-               avgOrNull(last.7) AS satisfaction
+               sum(ifNull(last.7, 0)) AS satisfaction_sum, count(last.7) AS satisfaction_count
         FROM records GROUP BY county_code
     ),
     alert_counts AS (
@@ -178,7 +186,7 @@ SELECT
     cam.night_strangers AS night_strangers,
     grid.grid_reports AS grid_reports,
     grid.grid_resolved AS grid_resolved,
-    if(grid.grid_reports = 0, NULL, round(grid.grid_resolved / grid.grid_reports, 4)) AS resolution_rate,
+    {ratio('grid.grid_resolved', 'grid.grid_reports')} AS resolution_rate,
     grid.disputes AS disputes,
     risk.risk_high AS risk_high,
     risk.risk_medium AS risk_medium,
@@ -188,10 +196,10 @@ SELECT
     fraud.fraud_elderly_cases AS fraud_elderly_cases,
     townships.townships - fraud.fraud_townships AS townships_without_fraud,
     svc.service_completed AS service_completed,
-    if(svc.service_completed = 0, NULL, round(svc.online / svc.service_completed, 4)) AS service_online_share,
-    if(svc.one_visit_items = 0, NULL, round(svc.one_visit_ok / svc.one_visit_items, 4)) AS one_visit_compliance,
-    if(svc.service_completed = 0, NULL, round(svc.sla_met / svc.service_completed, 4)) AS sla_met_share,
-    round(svc.satisfaction, 4) AS satisfaction_avg,
+    {ratio('svc.online', 'svc.service_completed')} AS service_online_share,
+    {ratio('svc.one_visit_ok', 'svc.one_visit_items')} AS one_visit_compliance,
+    {ratio('svc.sla_met', 'svc.service_completed')} AS sla_met_share,
+    {ratio('svc.satisfaction_sum', 'svc.satisfaction_count')} AS satisfaction_avg,
     alert_counts.alerts_low AS alerts_low,
     alert_counts.alerts_medium AS alerts_medium,
     alert_counts.alerts_high AS alerts_high,
