@@ -251,8 +251,10 @@ class LocalKafka:
         pid = read_pid(self.cfg.pid_file)
         if pid is None:
             return None
-        if self._proc is not None and self._proc.pid == pid and self._proc.poll() is not None:
-            return None  # our own child exited (reaped now)
+        if self._proc is not None and self._proc.pid == pid:
+            # our own child: alive or not says poll(); its /proc cmdline may still be Python's for
+            # a moment after the fork, before it becomes java (a busy machine widens that moment)
+            return None if self._proc.poll() is not None else pid
         return pid if is_broker_cmdline(process_cmdline(pid), self.cfg.properties_file) else None
 
     def recorded(self) -> BrokerConfig:
