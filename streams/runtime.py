@@ -4,10 +4,13 @@ One :class:`Runtime` per worker process. The batch ingest and the timers call it
 synchronous work runs on the event loop (so it needs no locks), and only sink writes leave the
 loop (the sink's own writer thread). A flush is the only point where offsets move:
 
-1. the engine's state changes are taken and the sink cuts every queued row, in one step,
+1. the engine's state changes and the held alerts and dead letters are taken and the sink cuts
+   every queued row, in one step,
 2. the sink writes those rows (idempotent: dedup tokens + event_id keys); consumption goes on
    meanwhile (a flush runs as a background task, one at a time),
-3. the state changes are written to the Faust table's changelog (one record per changed state
+3. the alerts and dead letters are published (an alert is never out before its row is stored:
+   a worker killed before this step replays and raises it again, maybe differently when events
+   came out of order, but nothing was published that is not stored), the state changes are written to the Faust table's changelog (one record per changed state
    key; de-duplication ids travel in chunks) and the producer is flushed (alerts, dead letters
    and changelog records are on the broker),
 4. messages that are written and have left the reorder buffer are acknowledged; Faust commits
@@ -59,6 +62,10 @@ class Runtime:
         self.started = False
         self._ready = asyncio.Event()
         self._delivery: list[Any] = []  # futures of records sent since the last flush
+        # alerts and dead letters wait here until the rows they belong to are written (the outbox):
+        # every published alert is stored, whatever happens to the worker
+        self._outbox: list[dict[str, Any]] = []
+        self._outbox_dead: list[dict[str, Any]] = []
         self._changelog_topic: str | None = None
         self._parts: dict[str, int] = {}  # state keys written in parts -> how many
         self._flush_task: asyncio.Future | None = None
@@ -116,7 +123,7 @@ class Runtime:
             if alerts and not outs:
                 self.metrics.on_alerts(alerts)
         dead = [row for out in outs for row in out.dead_letters]
-        await self.publish(alerts, dead)
+        self.hold(alerts, dead)
         if self.sink.should_flush():
             self.flush_soon()
 
@@ -135,7 +142,7 @@ class Runtime:
         alerts = self.processor.release(now)
         if self.metrics is not None and alerts:
             self.metrics.on_alerts(alerts)
-        await self.publish(alerts, [])
+        self.hold(alerts, [])
         if self.processor.pending_count() or self.sink.should_flush():
             self.flush_soon()
 
@@ -162,6 +169,16 @@ class Runtime:
             if highwater > next_offset:
                 out.append((tp.topic, tp.partition))
         return out
+
+    def hold(self, alerts: list[dict[str, Any]], dead_letters: list[dict[str, Any]]) -> None:
+        """Alerts and dead letters go out with the flush that writes their rows (soon: a flush is
+        started when alerts wait, so an alert waits for one sink write, not for the interval)."""
+        if alerts:
+            self._outbox.extend(alerts)
+        if dead_letters:
+            self._outbox_dead.extend(dead_letters)
+        if alerts or dead_letters:
+            self.flush_soon()
 
     async def publish(self, alerts: list[dict[str, Any]], dead_letters: list[dict[str, Any]]) -> None:
         """Hand alerts and dead letters to the producer (batched by it; on the broker at the next flush).
@@ -219,10 +236,12 @@ class Runtime:
             # and derives the same rows (same ids) again. The other order lost alert rows: state
             # saying "seen" with its alerts published but not yet stored.
             changes = self.processor.engine.dirty_state()
+            alerts, dead, self._outbox, self._outbox_dead = self._outbox, self._outbox_dead, [], []
             started = time.perf_counter()
             await self.sink.flush()
             if self.metrics is not None:
                 self.metrics.on_flush(time.perf_counter() - started)
+            await self.publish(alerts, dead)  # stored now: published only now
             await self.write_state(changes)
             await self.app.producer.flush()
             self.check_delivery()

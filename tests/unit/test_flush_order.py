@@ -1,8 +1,9 @@
 """The flush order that keeps alerts from being lost on a crash (streams.runtime.Runtime.flush).
 
-The engine's state must reach the changelog only after the sink has written the rows that state
-covers: a worker killed in between then replays its unacknowledged messages from the older state
-and derives the same rows again. Here the sink, producer and consumer are small recording fakes
+Alerts are published only after the sink has written their rows (nothing published is missing
+from ClickHouse), and the engine's state reaches the changelog only after the sink has written the
+rows that state covers: a worker killed in between then replays its unacknowledged messages from
+the older state and derives the same rows again. Here the sink, producer and consumer are small recording fakes
 (the order of calls is what is tested; the real broker runs in tests/integration).
 """
 
@@ -70,6 +71,7 @@ def test_state_goes_to_the_changelog_after_the_sink_wrote_and_acks_come_last():
     async def run():
         rec = Recorder()
         runtime, _ = make_runtime(rec)
+        runtime._outbox = [{"alert_id": "a1", "key": "k", "ts": 1.0, "topics": ["alerts"], "status": "enabled"}]
         task = asyncio.ensure_future(runtime.flush())
         await asyncio.sleep(0.01)
         # the sink is still writing: no changelog record may be out yet
@@ -79,14 +81,16 @@ def test_state_goes_to_the_changelog_after_the_sink_wrote_and_acks_come_last():
         return rec.calls
 
     calls = asyncio.run(run())
-    assert calls == ["state.snapshot", "sink.cut", "sink.written", "send:state-changelog", "producer.flush",
-                     "mark_flushed:2", "ack:m1", "ack:m2"]
+    # the alert is published only once its row is stored, the state after both
+    assert calls == ["state.snapshot", "sink.cut", "sink.written", "send:alerts", "send:state-changelog",
+                     "producer.flush", "mark_flushed:2", "ack:m1", "ack:m2"]
 
 
 def test_a_failed_sink_write_sends_no_state_and_acknowledges_nothing():
     async def run():
         rec = Recorder(fail_sink=True)
         runtime, _ = make_runtime(rec)
+        runtime._outbox = [{"alert_id": "a1", "key": "k", "ts": 1.0, "topics": ["alerts"], "status": "enabled"}]
         rec.sink_gate.set()
         with pytest.raises(OSError):
             await runtime.flush()
