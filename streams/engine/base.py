@@ -137,6 +137,10 @@ class RuleRuntime:
         """Called by the engine when a scheduled deadline has passed."""
         return None
 
+    def scheduled(self, key: str, deadline: float) -> bool:
+        """Whether a deadline scheduled for ``key`` at ``deadline`` is still wanted."""
+        return not getattr(self, "removed", False)
+
     def emit(self, side: str, slot: str) -> tuple[list[str], dict[str, Any]] | None:
         """The code run for an event that meets ``side``'s condition, or None (then the handler is
         called). See :mod:`pingan.streams.engine.inline` for the names the code may use; every

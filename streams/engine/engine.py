@@ -43,6 +43,7 @@ RUNTIMES: dict[str, type[RuleRuntime]] = {
 }
 DEDUP_MIN_S = 6 * 3600.0
 SWEEP_EVERY_S = 4 * 3600.0
+HEAP_COMPACT_MIN = 100_000  # deadline heap entries before the first compaction
 
 
 class Engine:
@@ -52,6 +53,7 @@ class Engine:
         self._dedup_min_s = dedup_min_s
         self._ctx = EngineContext(self._schedule, dedup_min_s)
         self._heap = self._ctx.heap
+        self._heap_compact_at = HEAP_COMPACT_MIN  # heap size that triggers dropping dead entries
         self._seen = SeenIds(dedup_max_ids, self._ctx.clock)  # de-duplication, bounded
         #: topic -> its lane (see _lane): what run() needs, in one tuple
         self._lanes: dict[str, list] = {}
@@ -195,7 +197,18 @@ class Engine:
                     fire(now, out)  # a late start whose deadline already passed
         self._duplicates += duplicates
         self._alerts += len(out) - before
+        if len(heap) > self._heap_compact_at:
+            self._compact_heap()
         return out
+
+    def _compact_heap(self) -> None:
+        """Drop the heap entries of deadlines that were cancelled or superseded (they would only be
+        skipped when due: a report resolved in an hour leaves a 48-hour entry behind)."""
+        heap = self._heap
+        live = [entry for entry in heap if entry[4].scheduled(entry[2], entry[0])]
+        heap[:] = live  # in place: generated code holds this list
+        heapq.heapify(heap)
+        self._heap_compact_at = max(2 * len(heap), HEAP_COMPACT_MIN)
 
     def advance_to(self, ts: float) -> list[dict[str, Any]]:
         """Move event time forward to ``ts``; fires the deadlines strictly before it."""

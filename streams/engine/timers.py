@@ -103,6 +103,11 @@ class DeadlineRule(RuleRuntime):
         # cancel first: an event that both cancels and starts leaves a fresh clock running
         return [(cancel.topic, on_cancel), (start.topic, on_start)]
 
+    def scheduled(self, key: str, deadline: float) -> bool:
+        st = self.states.get(key)
+        return (st is not None and st.clock is not None and st.clock[1] == deadline
+                and not getattr(self, "removed", False))
+
     def fire(self, key: str, deadline: float) -> dict[str, Any] | None:
         st = self.states.get(key)
         if st is None or st.clock is None or st.clock[1] != deadline:
