@@ -37,6 +37,7 @@ from pingan.streams.processor import Processor
 from pingan.streams.statelog import decode_items, encode_changes
 
 log = logging.getLogger("pingan.worker")
+ALERT_LINGER_S = 0.2  # while alerts wait: the shortest time between two flushes
 
 
 def alert_message(alert: dict[str, Any]) -> bytes:
@@ -143,7 +144,7 @@ class Runtime:
         if self.metrics is not None and alerts:
             self.metrics.on_alerts(alerts)
         self.hold(alerts, [])
-        if self.processor.pending_count() or self.sink.should_flush():
+        if self._outbox or self._outbox_dead or self.processor.pending_count() or self.sink.should_flush():
             self.flush_soon()
 
     def lagging_partitions(self) -> list[tuple[str, int]]:
@@ -171,13 +172,15 @@ class Runtime:
         return out
 
     def hold(self, alerts: list[dict[str, Any]], dead_letters: list[dict[str, Any]]) -> None:
-        """Alerts and dead letters go out with the flush that writes their rows (soon: a flush is
-        started when alerts wait, so an alert waits for one sink write, not for the interval)."""
+        """Alerts and dead letters go out with the flush that writes their rows. While alerts wait,
+        a flush starts at most ``ALERT_LINGER_S`` after the previous one (and the 0.25 s timer
+        starts one too), so an alert waits a fraction of a second, not the flush interval, and a
+        busy worker does not flush after every fetch."""
         if alerts:
             self._outbox.extend(alerts)
         if dead_letters:
             self._outbox_dead.extend(dead_letters)
-        if alerts or dead_letters:
+        if self._outbox and time.monotonic() - self._last_flush >= ALERT_LINGER_S:
             self.flush_soon()
 
     async def publish(self, alerts: list[dict[str, Any]], dead_letters: list[dict[str, Any]]) -> None:
