@@ -426,6 +426,29 @@ def _analyse(model: type, timestamps: Timestamps | None) -> tuple[Gen, list[Vali
     return gen, validators, outside
 
 
+def validator_calls(gen: Any, enrich: Any, validators: list, call_of: Any) -> tuple[list[str], str | None]:
+    """The lines calling the model's validators (``call_of(val)``: the lines of one call), each
+    behind its memo when it has one; and the name of the variable holding the division names, if a
+    memoised validator provides them."""
+    calls: list[str] = []
+    names_var = None
+    for i, val in enumerate(validators):
+        call = call_of(val)
+        if val.memo is None:
+            calls += call
+            continue
+        if not val.guards:
+            calls += [f"k{i}_ = {gen.tuple_of(val.reads)}", f"h{i}_ = k{i}_ in {val.memo}"]
+        calls += [f"if not h{i}_:"] + ["    " + x for x in call]
+        calls += [f"    if len({val.memo}) >= {MEMO_LIMIT}:", f"        {val.memo}.clear()"]
+        if val.names:
+            names_var = f"h{i}_"
+            calls += [f"    h{i}_ = {val.memo}[k{i}_] = ({', '.join(x for _, x in enrich.lookups(gen))},)"]
+        else:
+            calls += [f"    {val.memo}.add(k{i}_)"]
+    return calls, names_var
+
+
 def compile_record_fn(plan: Plan) -> RecordFn:
     """``record(raw bytes) -> record | None`` from orjson's dict, completed in place; it handles
     unknown extra fields (the msgspec tier refuses them)."""
@@ -451,22 +474,7 @@ def compile_record_fn(plan: Plan) -> RecordFn:
               f"    if not {gen.slot(frozenset(outside))}.isdisjoint(extra) or {gen.slot(inexact)}(extra):",
               "        return None",
               "    for k in extra:", "        del d[k]"]
-    calls: list[str] = []
-    names_var = None
-    for i, val in enumerate(validators):
-        call = val.namespace + [f"{val.fn}(self_)"]
-        if val.memo is None:
-            calls += call
-            continue
-        if not val.guards:
-            calls += [f"k{i}_ = {gen.tuple_of(val.reads)}", f"h{i}_ = k{i}_ in {val.memo}"]
-        calls += [f"if not h{i}_:"] + ["    " + x for x in call]
-        calls += [f"    if len({val.memo}) >= {MEMO_LIMIT}:", f"        {val.memo}.clear()"]
-        if val.names:
-            names_var = f"h{i}_"
-            calls += [f"    h{i}_ = {val.memo}[k{i}_] = ({', '.join(x for _, x in enrich.lookups(gen))},)"]
-        else:
-            calls += [f"    {val.memo}.add(k{i}_)"]
+    calls, names_var = validator_calls(gen, enrich, validators, lambda val: val.namespace + [f"{val.fn}(self_)"])
     if calls:
         lines += ["try:"] + ["    " + x for x in calls] + ["except Exception:", "    return None"]
     for name in enrich.personal_fields:

@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import msgspec
 
-from pingan.streams.fastdecode_gen import MEMO_LIMIT, Plan, RecordFn, Unsupported
+from pingan.streams.fastdecode_gen import Plan, RecordFn, Unsupported, validator_calls
 
 
 def _struct_type(plan: Plan) -> type:
@@ -72,23 +72,12 @@ def compile_struct_fn(plan: Plan) -> RecordFn:
             lines += ["    " + x for n in val.reads if fields[n].pattern_check
                       for x in (f"if {fields[n].var} is not None and not ({fields[n].pattern_check}):", "    return None")]
             lines += ["    pass"]
-    calls: list[str] = []
-    names_var = None
-    for i, val in enumerate(plan.validators):
-        plain = not any(fields[n].before for n in val.reads)
-        call = [f"{val.fn}(m_)"] if plain else val.namespace + [f"{val.fn}(self_)"]
-        if val.memo is None:
-            calls += call
-            continue
-        if not val.guards:
-            calls += [f"k{i}_ = {gen.tuple_of(val.reads)}", f"h{i}_ = k{i}_ in {val.memo}"]
-        calls += [f"if not h{i}_:"] + ["    " + x for x in call]
-        calls += [f"    if len({val.memo}) >= {MEMO_LIMIT}:", f"        {val.memo}.clear()"]
-        if val.names:
-            names_var = f"h{i}_"
-            calls += [f"    h{i}_ = {val.memo}[k{i}_] = ({', '.join(x for _, x in enrich.lookups(gen))},)"]
-        else:
-            calls += [f"    {val.memo}.add(k{i}_)"]
+    def call_of(val: Any) -> list[str]:
+        if not any(fields[n].before for n in val.reads):
+            return [f"{val.fn}(m_)"]
+        return val.namespace + [f"{val.fn}(self_)"]
+
+    calls, names_var = validator_calls(gen, enrich, plan.validators, call_of)
     if calls:
         lines += ["try:"] + ["    " + x for x in calls] + ["except Exception:", "    return None"]
     for name in enrich.personal_fields:

@@ -40,8 +40,8 @@ class SequenceRule(RuleRuntime):
     def handlers(self) -> list[tuple[str, Handler]]:
         spec = self.spec
         first, then = spec.sides["first"], spec.sides["then"]
-        within, suppress, grace, retain = spec.params["within"], spec.suppress, spec.grace, self.retain
-        states, dirty, clock, alert = self.states, self.dirty, self.ctx.clock, self.alert
+        grace, retain = spec.grace, self.retain
+        states, dirty, clock, joined = self.states, self.dirty, self.ctx.clock, self._joined
 
         def on_first(e: dict[str, Any]) -> None:
             if not first.cond(e):
@@ -79,23 +79,7 @@ class SequenceRule(RuleRuntime):
             ts = e["ts"]
             if grace is not None and ts < clock[0] - grace:
                 return None
-            firsts = st.firsts
-            if firsts[-1][0] <= ts:
-                f_ts, f_id = firsts[-1]
-            else:
-                i = bisect_right(firsts, (ts, _HIGH)) - 1
-                if i < 0:
-                    return None
-                f_ts, f_id = firsts[i]
-            if f_ts < ts - within:
-                return None
-            if suppress is not None and st.last is not None and ts < st.last + suppress:
-                return None
-            if st.last is None or ts > st.last:
-                st.last = ts
-            dirty.add(k)
-            figures = {"gap_s": ts - f_ts, "within_s": within}
-            return alert(ts, k, e, [f_id, e["event_id"]], figures)
+            return joined(st, k, e, ts)
 
         # then before first: an event matching both sides never joins with itself
         return [(then.topic, on_then), (first.topic, on_first)]
