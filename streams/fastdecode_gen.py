@@ -51,6 +51,8 @@ TS_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+
 MISSING = object()
 #: memo sizes: a memo that reaches this many entries starts again empty
 MEMO_LIMIT = 4096
+_BOUNDS = {annotated_types.Ge: ("ge", ">="), annotated_types.Le: ("le", "<="),
+           annotated_types.Gt: ("gt", ">"), annotated_types.Lt: ("lt", "<")}  # constraint -> (attribute, operator)
 SECONDS = tuple(f"{s:02d}" for s in range(60))
 
 RecordFn = Callable[[bytes], "dict[str, Any] | None"]
@@ -197,18 +199,10 @@ class Field:
                 for attr in strings:
                     if getattr(c, attr) is not None:
                         strings[attr] = getattr(c, attr)
-            elif isinstance(c, annotated_types.Ge):
-                bounds.append(f"{v} >= {c.ge!r}")
-                self.limits["ge"] = c.ge
-            elif isinstance(c, annotated_types.Le):
-                bounds.append(f"{v} <= {c.le!r}")
-                self.limits["le"] = c.le
-            elif isinstance(c, annotated_types.Gt):
-                bounds.append(f"{v} > {c.gt!r}")
-                self.limits["gt"] = c.gt
-            elif isinstance(c, annotated_types.Lt):
-                bounds.append(f"{v} < {c.lt!r}")
-                self.limits["lt"] = c.lt
+            elif type(c) in _BOUNDS:
+                attr, op = _BOUNDS[type(c)]
+                bounds.append(f"{v} {op} {getattr(c, attr)!r}")
+                self.limits[attr] = getattr(c, attr)
             else:
                 raise Unsupported(f"{name}: constraint {c!r}")
         if base is not str and any(x is not None for x in strings.values()):

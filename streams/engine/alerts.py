@@ -17,6 +17,7 @@ import hashlib
 from decimal import Decimal
 from typing import Any, Callable
 
+from pingan.streams.engine.compiler import audit_source
 from pingan.streams.engine.fields import CLEAR_PERSONAL as _PERSONAL
 from pingan.streams.engine.templates import Template, render_value
 
@@ -74,6 +75,8 @@ def build_alert(spec: Any, status: str) -> AlertFn:
     lines += [f"        {field}," for field in fields]
     lines.append("    }")
     source = "\n".join(lines) + "\n"
+    audit_source(source, {"ts", "key", "source", "evidence", "figures", "g", "v", "x", "y", *slots},
+                 {"get", "encode", "hexdigest", "join", "__class__"}, "alert code")
     namespace: dict[str, Any] = {"__builtins__": {}, **slots}
     exec(compile(source, f"<alert {spec.id}>", "exec"), namespace)  # noqa: S102 - from the validated rule
     fn = namespace["alert"]

@@ -222,16 +222,24 @@ def generate(node: Node) -> tuple[str, dict[str, Any]]:
     return source, gen.slots
 
 
-def _audit(source: str, slots: dict[str, Any]) -> None:
-    """Defence in depth: the generated code uses only the generator's own names and attributes."""
-    allowed = {"e", "cond", "None", "True", "False", *slots, *_BUILTINS}
-    for n in ast.walk(ast.parse(source)):
+def audit_source(source: str, names: set[str], attrs: set[str] | frozenset[str], what: str = "generated code") -> None:
+    """Defence in depth for every source the engine generates: it uses only ``names`` (plus its own
+    ``_t`` temporaries and the functions it defines), only ``attrs``, and no import, lambda,
+    global, nonlocal or class."""
+    tree = ast.parse(source)
+    defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    allowed = {"None", "True", "False", *names, *defined}
+    for n in ast.walk(tree):
         if isinstance(n, ast.Name) and n.id not in allowed and not n.id.startswith("_t"):
-            raise AssertionError(f"generated code uses unexpected name {n.id!r}")
-        if isinstance(n, ast.Attribute) and n.attr not in _ALLOWED_ATTRS:
-            raise AssertionError(f"generated code uses unexpected attribute {n.attr!r}")
-        if isinstance(n, (ast.Import, ast.ImportFrom, ast.Lambda, ast.Global, ast.Nonlocal)):
-            raise AssertionError("generated code has a forbidden construct")
+            raise AssertionError(f"{what} uses unexpected name {n.id!r}")
+        if isinstance(n, ast.Attribute) and n.attr not in attrs:
+            raise AssertionError(f"{what} uses unexpected attribute {n.attr!r}")
+        if isinstance(n, (ast.Import, ast.ImportFrom, ast.Lambda, ast.Global, ast.Nonlocal, ast.ClassDef)):
+            raise AssertionError(f"{what} has a forbidden construct")
+
+
+def _audit(source: str, slots: dict[str, Any]) -> None:
+    audit_source(source, {"e", "cond", *slots, *_BUILTINS}, _ALLOWED_ATTRS)
 
 
 def compile_condition(node: Node, name: str = "condition") -> Condition:

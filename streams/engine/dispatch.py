@@ -17,7 +17,7 @@ import ast
 import re
 from typing import Any, Callable
 
-from pingan.streams.engine.compiler import _BUILTINS
+from pingan.streams.engine.compiler import _BUILTINS, audit_source
 from pingan.streams.engine.inline import ATTRS, LOCALS
 
 Dispatch = Callable[[dict[str, Any], list], None]
@@ -173,13 +173,5 @@ def _compose(units: list[tuple[list[str], tuple[str, frozenset, list[str]] | Non
 
 def _audit(source: str, slots: dict[str, Any]) -> None:
     """The composed source uses only the conditions' own names, the handler slots and its locals."""
-    functions = {n.name for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef)}
-    allowed = {"e", "out", "a", "c", "f", "ts", "now", "_FIELD", "None", "True", "False", *LOCALS, *slots, *_BUILTINS,
-               *functions}
-    for n in ast.walk(ast.parse(source)):
-        if isinstance(n, ast.Name) and n.id not in allowed and not n.id.startswith("_t"):
-            raise AssertionError(f"dispatch code uses unexpected name {n.id!r}")
-        if isinstance(n, ast.Attribute) and n.attr not in {"lower", "upper", "startswith", "endswith", "search", *ATTRS}:
-            raise AssertionError(f"dispatch code uses unexpected attribute {n.attr!r}")
-        if isinstance(n, (ast.Import, ast.ImportFrom, ast.Lambda, ast.Global, ast.Nonlocal, ast.ClassDef)):
-            raise AssertionError("dispatch code has a forbidden construct")
+    audit_source(source, {"e", "out", "a", "c", "f", "ts", "now", "_FIELD", *LOCALS, *slots, *_BUILTINS},
+                 {"lower", "upper", "startswith", "endswith", "search", *ATTRS}, "dispatch code")

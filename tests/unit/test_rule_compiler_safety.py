@@ -188,3 +188,31 @@ def test_regex_that_backtracks_elsewhere_is_accepted_and_linear_in_re2(tmp_path)
     # 30 'a' then '!' would take ~2**30 steps in a backtracking engine; RE2 answers at once
     assert engine.process(ev(0, stream="camera", kind="stranger", camera_id="a" * 30 + "!")) == []
     assert len(engine.process(ev(1, stream="camera", kind="stranger", camera_id="a" * 30))) == 1
+
+
+def test_accepted_template_text_stays_text_in_the_generated_alert_code(tmp_path):
+    """Literal parts of titles and labels are written into the alert builder's source (as repr):
+    quotes, backslashes, newlines, braces and code-looking text must come out verbatim, never run."""
+    import os
+
+    import yaml
+
+    from pingan.streams.engine import Engine, alerts
+
+    evil = "\"); __import__('os').system('touch " + MARKER + "'); (\"\\ '''\n{{x}}"
+    rule = {"id": "EVIL-1", "title": "t", "type": "match", "stream": "camera", "when": 'kind == "stranger"',
+            "key": "camera_id", "alert": {"severity": "high", "title": "{camera_id}" + evil, "labels": {"x": evil}}}
+    directory = write_rules(tmp_path, yaml.safe_dump({"rules": [rule]}, allow_unicode=True), name="evil.yaml")
+    rt = Engine(load_ruleset(directory, pseudonym_key="k")).rules[0]
+    alert = rt.alert(1.0, "k", {"camera_id": "CAM-1"}, [], {})
+    literal = evil.replace("{{", "{").replace("}}", "}")
+    assert alert["title"] == "CAM-1" + literal and alert["labels"]["x"] == literal
+    assert not os.path.exists(MARKER), "template text was executed"
+    assert rt.alert.__globals__["__builtins__"] == {}
+    original = alerts._render
+    try:  # the builder's own audit refuses code it did not mean to write
+        alerts._render = lambda template: "__import__('os')"
+        with pytest.raises(AssertionError):
+            alerts.build_alert(rt.spec, "enabled")
+    finally:
+        alerts._render = original
