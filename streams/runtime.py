@@ -10,9 +10,10 @@ loop (the sink's own writer thread). A flush is the only point where offsets mov
    meanwhile (a flush runs as a background task, one at a time),
 3. the alerts and dead letters are published (an alert is never out before its row is stored:
    a worker killed before this step replays and raises it again, maybe differently when events
-   came out of order, but nothing was published that is not stored), the state changes are written to the Faust table's changelog (one record per changed state
-   key; de-duplication ids travel in chunks) and the producer is flushed (alerts, dead letters
-   and changelog records are on the broker),
+   came out of order, but nothing was published that is not stored), the state changes are
+   written to the Faust table's changelog (one record per changed state key; de-duplication ids
+   travel in chunks) and the producer is flushed (alerts, dead letters and changelog records are
+   on the broker),
 4. messages that are written and have left the reorder buffer are acknowledged; Faust commits
    the highest contiguous acknowledged offset of each partition.
 """
