@@ -7,7 +7,6 @@ seconds, templates split). A *runtime* is one engine's instance of a spec: it ow
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
@@ -64,14 +63,13 @@ class RuleSpec:
 class EngineContext:
     """What runtimes share with their engine: event time and the deadline scheduler."""
 
-    __slots__ = ("clock", "schedule", "late_s", "heap", "seq")
+    __slots__ = ("clock", "schedule", "late_s", "heap")
 
     def __init__(self, schedule: Callable[[float, "RuleRuntime", str], None], late_s: float = 6 * 3600.0):
         self.clock = [float("-inf")]  # a one-item list: handlers read clock[0] without a method call
         self.schedule = schedule
-        #: the deadline heap, (deadline, rule index, key, seq, runtime); generated code pushes to it
+        #: the deadline heap, (deadline, rule index, key, runtime); generated code pushes to it
         self.heap: list[tuple[float, int, str, int, Any]] = []
-        self.seq = itertools.count(1).__next__  # tie-breaker: push order
         #: how late an event may still arrive and be judged right (rules without a grace period)
         self.late_s = late_s
 
@@ -150,6 +148,11 @@ class RuleRuntime:
     def finish_restore(self) -> None:
         """Called once every restored record was given to :meth:`load`."""
 
+    def __lt__(self, other: "RuleRuntime") -> bool:
+        """Heap entries (deadline, index, key, runtime) tie on the first three only across a
+        reload (a removed runtime and its successor at the same index): any fixed order will do."""
+        return id(self) < id(other)
+
     # -- shared ----------------------------------------------------------------------------------
     def write_changes(self, out: dict[str, Any]) -> None:
         """The changelog records of the keys changed since the last call (value None: delete)."""
@@ -163,6 +166,11 @@ class RuleRuntime:
         """The JSON-able state of ``key`` (None: deleted)."""
         st = self.states.get(key)
         return None if st is None else self.dump(key, st)
+
+    def forget_all(self) -> None:
+        """Drop every key's state (the rule was removed or changed); the keys become dirty."""
+        self.dirty.update(self.states)
+        self.states.clear()
 
     def sweep(self, now: float) -> None:
         """Forget the keys whose state can no longer change any result."""

@@ -153,7 +153,7 @@ class TopicIds:
                     self._evict()
                 continue
             part = pending[start:start + room]
-            last.hashes.extend(array("q", [hash(event_id) for event_id in part]))
+            last.hashes.extend(array("q", map(hash, part)))
             last.pending.extend(part)
             start += len(part)
         pending.clear()

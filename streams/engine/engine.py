@@ -107,8 +107,7 @@ class Engine:
         self._install(ruleset, old)
         for rt in old.values():  # removed or changed rules: forget their state
             rt.removed = True
-            rt.dirty.update(rt.states)
-            rt.states.clear()
+            rt.forget_all()
             self._retired.append(rt)
 
     def rules_by_stream(self) -> dict[str, list[str]]:
@@ -205,7 +204,7 @@ class Engine:
         """Drop the heap entries of deadlines that were cancelled or superseded (they would only be
         skipped when due: a report resolved in an hour leaves a 48-hour entry behind)."""
         heap = self._heap
-        live = [entry for entry in heap if entry[4].scheduled(entry[2], entry[0])]
+        live = [entry for entry in heap if entry[3].scheduled(entry[2], entry[0])]
         heap[:] = live  # in place: generated code holds this list
         heapq.heapify(heap)
         self._heap_compact_at = max(2 * len(heap), HEAP_COMPACT_MIN)
@@ -225,13 +224,13 @@ class Engine:
         return out
 
     def _schedule(self, deadline: float, rt: RuleRuntime, key: str) -> None:
-        heapq.heappush(self._heap, (deadline, rt.index, key, self._ctx.seq(), rt))
+        heapq.heappush(self._heap, (deadline, rt.index, key, rt))
 
     def _fire_until(self, ts: float, out: list[dict[str, Any]]) -> None:
         """Fire the scheduled deadlines strictly before ``ts`` (their alerts go to ``out``)."""
         heap = self._heap
         while heap and heap[0][0] < ts:
-            deadline, _, key, _, rt = heapq.heappop(heap)
+            deadline, _, key, rt = heapq.heappop(heap)
             if getattr(rt, "removed", False):
                 continue
             alert = rt.fire(key, deadline)

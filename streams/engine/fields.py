@@ -19,6 +19,15 @@ TOPICS: dict[str, str] = {stream: topic for topic, stream in STREAMS.items()}
 CLEAR_PERSONAL = frozenset({"plate"})
 #: fields the decoder already replaced by a pseudonym (never clear inside the engine).
 PSEUDONYMISED = frozenset({"victim_id_number", "victim_phone"})
+#: rule type -> the figures its alerts carry (placeholders a title may use besides event fields).
+FIGURES = {
+    "match": (),
+    "count": ("count", "threshold", "window_s"),
+    "distinct_count": ("count", "distinct", "threshold", "window_s"),
+    "deadline": ("within_s", "started_ts"),
+    "sequence": ("gap_s", "within_s"),
+    "spike": ("count", "baseline_avg", "factor", "baseline_buckets"),
+}
 
 
 @dataclass(frozen=True, slots=True)

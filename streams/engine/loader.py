@@ -23,7 +23,7 @@ from pingan.schemas.privacy import Pseudonymizer
 from pingan.schemas.rulefile import RULE_TYPES, Rule
 from pingan.streams.engine.base import LOCATION, AlertSpec, RuleSpec, Side
 from pingan.streams.engine.compiler import compile_condition
-from pingan.streams.engine.fields import CLEAR_PERSONAL, TOPICS, stream_fields
+from pingan.streams.engine.fields import CLEAR_PERSONAL, FIGURES, TOPICS, stream_fields
 from pingan.streams.engine.language import Scope, parse_condition
 from pingan.streams.engine.keys import make_key
 from pingan.streams.engine.nodes import Node
@@ -33,14 +33,6 @@ from pingan.streams.engine.yamlsrc import Source, load_source
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _DURATION_FIELDS = ("window", "within", "suppress", "grace")
-FIGURES = {
-    "match": (),
-    "count": ("count", "threshold", "window_s"),
-    "distinct_count": ("count", "distinct", "threshold", "window_s"),
-    "deadline": ("within_s", "started_ts"),
-    "sequence": ("gap_s", "within_s"),
-    "spike": ("count", "baseline_avg", "factor", "baseline_buckets"),
-}
 _RULE = TypeAdapter(Rule)
 _RULE_KEYS = sorted({name for cls in typing.get_args(typing.get_args(Rule)[0]) for name in cls.model_fields})
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from heapq import heappush
+from operator import itemgetter
 from decimal import Decimal
 from typing import Any
 
@@ -21,28 +22,38 @@ from pingan.streams.engine.base import Handler, RuleRuntime, plain
 from pingan.streams.engine.inline import block, with_key, within_grace
 
 
-class TimerState:
-    __slots__ = ("clock", "last", "cancels")
-
-    def __init__(self) -> None:
-        self.clock: tuple | None = None  # (start_ts, deadline, start_event_id, context values)
-        self.last: float | None = None
-        self.cancels: list[float] | tuple = ()  # ts of recent cancels that met no clock (sorted; a list once one is)
-
-
 class DeadlineRule(RuleRuntime):
+    """State per key in three dicts (no object per key: a start is one dict store):
+    ``states`` the running clocks, key -> (start_ts, deadline, start_event_id, context values);
+    ``cancels`` key -> sorted ts of recent cancels that met no clock; ``lasts`` key -> last firing."""
+
     ORDER = ("cancel", "main")  # an event that both cancels and starts leaves a fresh clock running
 
     def __init__(self, spec, ctx, index):
         super().__init__(spec, ctx, index)
         self.horizon_s = max(spec.params["within"], self.suppress_keep_s)
+        self.cancels: dict[str, list[float]] = {}
+        self.lasts: dict[str, float] = {}
+        fields = spec.context_fields
+        # the start event's context in one C call (a decoded event has every field; a hand-made
+        # one may not: then field by field, a missing one None)
+        self.context_of = itemgetter(*fields) if len(fields) > 1 else None
+
+    def context(self, e: dict[str, Any]) -> tuple:
+        fields = self.spec.context_fields
+        if self.context_of is not None:
+            try:
+                return self.context_of(e)
+            except KeyError:
+                pass
+        return tuple([e.get(name) for name in fields])
 
     def handlers(self) -> list[tuple[str, Handler]]:
         spec = self.spec
         start, cancel = spec.sides["main"], spec.sides["cancel"]
         within, grace = spec.params["within"], spec.grace
-        context_fields = spec.context_fields
-        states, dirty, clock, schedule = self.states, self.dirty, self.ctx.clock, self.ctx.schedule
+        clocks, cancels, dirty, clock, schedule = self.states, self.cancels, self.dirty, self.ctx.clock, self.ctx.schedule
+        context = self.context
 
         def on_start(e: dict[str, Any]) -> None:
             if not start.cond(e):
@@ -53,19 +64,16 @@ class DeadlineRule(RuleRuntime):
             ts = e["ts"]
             if grace is not None and ts < clock[0] - grace:
                 return None
-            st = states.get(k)
-            if st is None:
-                st = states[k] = TimerState()
-            elif st.clock is not None:
+            if k in clocks:
                 return None
             deadline = ts + within
-            cancels = st.cancels
-            if cancels:
+            cs = cancels.get(k)
+            if cs:
                 # a cancel already seen (it arrived before this late start) may stop the clock at once
-                i = bisect_left(cancels, ts)
-                if i < len(cancels) and cancels[i] <= deadline:
+                i = bisect_left(cs, ts)
+                if i < len(cs) and cs[i] <= deadline:
                     return None
-            st.clock = (ts, deadline, e["event_id"], tuple([e.get(name) for name in context_fields]))
+            clocks[k] = (ts, deadline, e["event_id"], context(e))
             dirty.add(k)
             schedule(deadline, self, k)
             return None
@@ -77,26 +85,22 @@ class DeadlineRule(RuleRuntime):
             if k is None:
                 return None
             ts = e["ts"]
-            st = states.get(k)
-            if st is not None and st.clock is not None:
-                if st.clock[0] <= ts <= st.clock[1]:
-                    st.clock = None
+            cl = clocks.get(k)
+            if cl is not None:
+                if cl[0] <= ts <= cl[1]:
+                    del clocks[k]
                     dirty.add(k)
-                    if st.last is None and not st.cancels:
-                        del states[k]
                 return None
             # no clock: remember the cancel for a start that may still arrive late (or at the same ts)
-            if st is None:
-                st = states[k] = TimerState()
-            cancels = st.cancels
-            if not cancels:
-                st.cancels = cancels = [ts]
-            elif cancels[-1] <= ts:
-                cancels.append(ts)
+            cs = cancels.get(k)
+            if cs is None:
+                cancels[k] = cs = [ts]
+            elif cs[-1] <= ts:
+                cs.append(ts)
             else:
-                insort(cancels, ts)
-            if cancels[0] < cancels[-1] - within:
-                del cancels[: bisect_left(cancels, cancels[-1] - within)]
+                insort(cs, ts)
+            if cs[0] < cs[-1] - within:
+                del cs[: bisect_left(cs, cs[-1] - within)]
             dirty.add(k)
             return None
 
@@ -104,66 +108,60 @@ class DeadlineRule(RuleRuntime):
         return [(cancel.topic, on_cancel), (start.topic, on_start)]
 
     def scheduled(self, key: str, deadline: float) -> bool:
-        st = self.states.get(key)
-        return (st is not None and st.clock is not None and st.clock[1] == deadline
-                and not getattr(self, "removed", False))
+        cl = self.states.get(key)
+        return cl is not None and cl[1] == deadline and not getattr(self, "removed", False)
 
     def fire(self, key: str, deadline: float) -> dict[str, Any] | None:
-        st = self.states.get(key)
-        if st is None or st.clock is None or st.clock[1] != deadline:
+        cl = self.states.get(key)
+        if cl is None or cl[1] != deadline:
             return None  # cancelled, or superseded: a stale schedule entry
-        start_ts, _, event_id, values = st.clock
-        st.clock = None
+        start_ts, _, event_id, values = cl
+        del self.states[key]
         self.dirty.add(key)
-        if self.suppressed(st.last, deadline):
+        if self.suppressed(self.lasts.get(key), deadline):
             return None
-        st.last = deadline
+        self.lasts[key] = deadline
         figures = {"within_s": self.spec.params["within"], "started_ts": start_ts}
-        return self.alert(deadline, key, dict(zip(self.spec.context_fields, values)), [event_id], figures)
+        fields = self.spec.context_fields
+        source = dict(zip(fields, values)) if len(fields) > 1 else {fields[0]: values[0]} if fields else {}
+        return self.alert(deadline, key, source, [event_id], figures)
 
     def emit(self, side: str, slot: str) -> tuple[list[str], dict[str, Any]]:
         spec = self.spec
         within = float(spec.params["within"])
-        slots: dict[str, Any] = {f"{slot}S": self.states, f"{slot}D": self.dirty, f"{slot}N": TimerState,
+        slots: dict[str, Any] = {f"{slot}S": self.states, f"{slot}X": self.cancels, f"{slot}D": self.dirty,
                                  f"{slot}bl": bisect_left, f"{slot}ins": insort, f"{slot}R": self,
-                                 f"{slot}hp": heappush, f"{slot}heap": self.ctx.heap, f"{slot}seq": self.ctx.seq}
+                                 f"{slot}hp": heappush, f"{slot}heap": self.ctx.heap}
         if side == "main":
-            context = "".join(f"e.get({name!r}), " for name in spec.context_fields)
-            body = [
-                f"st = {slot}S.get(k)",
-                "if st is None:",
-                f"    st = {slot}S[k] = {slot}N()",
-                *block("if st.clock is None:", [
-                    f"d = ts + {within!r}",
-                    "cs = st.cancels",
-                    "i = len(cs) and " + f"{slot}bl(cs, ts)",
-                    # a cancel already seen (before this late start) may stop the clock at once
-                    *block("if i >= len(cs) or cs[i] > d:", [
-                        f"st.clock = (ts, d, e['event_id'], ({context}))",
-                        f"{slot}D.add(k)",
-                        f"{slot}hp({slot}heap, (d, {slot}R.index, k, {slot}seq(), {slot}R))",
-                    ]),
+            if self.context_of is not None:
+                slots[f"{slot}cx"] = self.context_of
+                slots[f"{slot}cxs"] = self.context
+                context = [f"try:", f"    v = {slot}cx(e)", "except KeyError:", f"    v = {slot}cxs(e)"]
+            else:
+                slots[f"{slot}cxs"] = self.context
+                context = [f"v = {slot}cxs(e)"]
+            body = block(f"if k not in {slot}S:", [
+                f"d = ts + {within!r}",
+                f"cs = {slot}X.get(k)",
+                # a cancel already seen (before this late start) may stop the clock at once
+                *block(f"if cs is None or (i := {slot}bl(cs, ts)) >= len(cs) or cs[i] > d:", [
+                    *context,
+                    f"{slot}S[k] = (ts, d, e['event_id'], v)",
+                    f"{slot}D.add(k)",
+                    f"{slot}hp({slot}heap, (d, {self.index!r}, k, {slot}R))"  # dispatch is rebuilt when the index changes,
                 ]),
-            ]
+            ])
             return with_key(spec.sides[side], slot, slots, within_grace(spec.grace, body)), slots
         body = [
-            f"st = {slot}S.get(k)",
-            "cl = None if st is None else st.clock",
+            f"cl = {slot}S.get(k)",
             *block("if cl is not None:", [
-                *block("if cl[0] <= ts <= cl[1]:", [
-                    "st.clock = None",
-                    f"{slot}D.add(k)",
-                    "if st.last is None and not st.cancels:",
-                    f"    del {slot}S[k]",
-                ]),
+                *block("if cl[0] <= ts <= cl[1]:", [f"del {slot}S[k]", f"{slot}D.add(k)"]),
             ]),
             # no clock: remember the cancel for a start that may still arrive late (or at the same ts)
             *block("else:", [
-                "if st is None:",
-                f"    st = {slot}S[k] = {slot}N()",
-                "cs = st.cancels",
-                "if not cs:",
-                "    st.cancels = cs = [ts]",
+                f"cs = {slot}X.get(k)",
+                "if cs is None:",
+                f"    {slot}X[k] = cs = [ts]",
                 "elif cs[-1] <= ts:",
                 "    cs.append(ts)",
                 "else:",
@@ -175,32 +173,46 @@ class DeadlineRule(RuleRuntime):
         ]
         return with_key(spec.sides[side], slot, slots, body), slots
 
-    def dump(self, key: str, state: TimerState) -> Any:
-        clock = state.clock
+    # -- state: three dicts, one changelog record per key ----------------------------------------
+    def snapshot(self, key: str) -> Any:
+        clock, cancels, last = self.states.get(key), self.cancels.get(key), self.lasts.get(key)
+        if clock is None and not cancels and last is None:
+            return None
         if clock is not None:
             context = dict(zip(self.spec.context_fields, clock[3]))
             for name, v in context.items():
                 if v.__class__ is Decimal:
                     context[name] = plain(v)
             clock = [clock[0], clock[1], clock[2], context]
-        return {"clock": clock, "last": state.last, "cancels": list(state.cancels)}
+        return {"clock": clock, "last": last, "cancels": list(cancels or ())}
+
+    def forget_all(self) -> None:
+        self.dirty.update(self.states, self.cancels, self.lasts)
+        self.states.clear()
+        self.cancels.clear()
+        self.lasts.clear()
 
     def load(self, key: str, value: Any) -> None:
-        st = TimerState()
         clock = value.get("clock")
         if clock is not None:
             context = clock[3] or {}
-            clock = (clock[0], clock[1], clock[2], tuple([context.get(name) for name in self.spec.context_fields]))
-        st.clock = clock
-        st.last = value.get("last")
-        st.cancels = list(value.get("cancels") or ()) or ()
-        self.states[key] = st
-        if st.clock is not None:
-            self.ctx.schedule(st.clock[1], self, key)
+            self.states[key] = clock = (clock[0], clock[1], clock[2],
+                                        tuple([context.get(name) for name in self.spec.context_fields]))
+            self.ctx.schedule(clock[1], self, key)
+        if value.get("last") is not None:
+            self.lasts[key] = value["last"]
+        if value.get("cancels"):
+            self.cancels[key] = list(value["cancels"])
 
-    def expired(self, state: TimerState, now: float) -> bool:
-        if state.clock is not None:
-            return False
-        if state.cancels and state.cancels[-1] >= now - self.spec.params["within"]:
-            return False
-        return self.suppression_over(state.last, now)
+    def sweep(self, now: float) -> None:
+        """Cancels older than ``within`` and last firings past their suppression are forgotten
+        (a running clock is never: it fires)."""
+        within = self.spec.params["within"]
+        dead = [k for k, cs in self.cancels.items() if cs[-1] < now - within]
+        for k in dead:
+            del self.cancels[k]
+        over = self.suppression_over
+        gone = [k for k, last in self.lasts.items() if over(last, now)]
+        for k in gone:
+            del self.lasts[k]
+        self.dirty.update(dead, gone)

@@ -172,6 +172,8 @@ class CountRule(RuleRuntime):
         retain = float(self.retain)
         field = spec.params.get("distinct")
         trigger = [f"a = {slot}T(st, k, e, ts, hi)", "if a is not None:", "    out.append(a)"]
+        if spec.suppress is not None:  # a suppressed key is not counted: no call
+            trigger = ["last = st.last", *block(f"if {suppressed_test(spec.suppress, 'last')}:", trigger)]
         window, threshold = float(spec.params["window"]), spec.params["threshold"]
         op = ">" if spec.params["op"] == ">" else ">="
         # the count checks its threshold inline; a distinct count is at most the count, so it is

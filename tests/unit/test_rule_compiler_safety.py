@@ -211,7 +211,7 @@ def test_accepted_template_text_stays_text_in_the_generated_alert_code(tmp_path)
     assert rt.alert.__globals__["__builtins__"] == {}
     original = alerts._render
     try:  # the builder's own audit refuses code it did not mean to write
-        alerts._render = lambda template: "__import__('os')"
+        alerts._render = lambda template, figures=frozenset(): "__import__('os')"
         with pytest.raises(AssertionError):
             alerts.build_alert(rt.spec, "enabled")
     finally:
