@@ -109,7 +109,9 @@ class RuleRuntime:
     def use_spec(self, spec: RuleSpec, index: int) -> None:
         """(Re)bind the spec: a reloaded rule with the same version keeps its state, and takes the
         new position and status. ``alert(ts, key, source, evidence, figures)`` builds an alert dict
-        (see :mod:`pingan.streams.engine.alerts`)."""
+        (see :mod:`pingan.streams.engine.alerts`). Rule code does not call it: it returns (or
+        appends to ``out``) a *firing*, ``(alert, ts, key, source, evidence, figures)``, and the
+        engine renders the firings of a batch at its end (see ``Engine.run``)."""
         self.spec, self.index = spec, index
         self._status = "shadow" if spec.status == "shadow" else "enabled"
         self.alert = build_alert(spec, self._status)
@@ -131,7 +133,12 @@ class RuleRuntime:
         """How long an event of ``topic`` can still matter to this rule (dedup retention)."""
         return self.horizon_s
 
-    def fire(self, key: str, deadline: float) -> dict[str, Any] | None:
+    def schedules_on(self) -> tuple[str, ...]:
+        """Topics whose events can make this rule schedule a deadline (the engine checks for one
+        already due after those only)."""
+        return ()
+
+    def fire(self, key: str, deadline: float) -> Any:
         """Called by the engine when a scheduled deadline has passed."""
         return None
 

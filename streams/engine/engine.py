@@ -93,6 +93,7 @@ class Engine:
             for topic, sides in mine.items():
                 groups.setdefault(topic, []).append((rt, sides))
         self._rules = runtimes
+        self._starts = {topic for rt in runtimes for topic in rt.schedules_on()}
         self._by_topic = {topic: tuple(handlers) for topic, handlers in by_topic.items()}
         # one generated function per topic: conditions and the rules' per-event code inlined
         self._dispatch = {topic: build_dispatch(g, topic, self._ctx.clock) for topic, g in groups.items()}
@@ -144,11 +145,12 @@ class Engine:
 
     def _lane(self, topic: str) -> tuple:
         """(the topic's seen-id set, restored-id set, pending ids; the dispatcher's index field,
-        index table and other-value function, or None: no rule reads the topic)."""
+        index table and other-value function, or None: no rule reads the topic; whether an event
+        of the topic can start a deadline clock)."""
         ids = self._seen.topic(topic)
         dispatch = self._dispatch.get(topic)
         route = (None, None, None) if dispatch is None else (dispatch.field, dispatch.table, dispatch.other)
-        lane = self._lanes[topic] = (ids.ids, ids.restored, ids.pending, *route)
+        lane = self._lanes[topic] = (ids.ids, ids.restored, ids.pending, *route, topic in self._starts)
         return lane
 
     def process(self, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -156,7 +158,11 @@ class Engine:
         return self.run((event,), [])
 
     def run(self, events: Iterable[dict[str, Any]], out: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Evaluate decoded events in event-time order; their alerts are appended to ``out``."""
+        """Evaluate decoded events in event-time order; their alerts are appended to ``out``.
+
+        Rules append *firings* (see ``RuleRuntime.use_spec``); they are rendered into alert dicts
+        in one pass at the end (the same work, with the builders' code and data warm: about 3 %
+        of the engine's time on the reference rules)."""
         lanes = self._lanes
         clock = self._ctx.clock
         now = clock[0]  # nothing else moves the clock while this runs
@@ -169,7 +175,7 @@ class Engine:
             lane = lanes.get(event["topic"])
             if lane is None:
                 lane = self._lane(event["topic"])
-            ids, restored, pending, field, table, fn = lane
+            ids, restored, pending, field, table, fn, starts = lane
             eid = event["event_id"]
             h = hash(eid)  # what TopicIds.add does, inline
             if h in ids or (restored and xxh3(eid.encode()) in restored):
@@ -188,14 +194,16 @@ class Engine:
             if fn is not None:
                 if field is not None:
                     try:
-                        fn = table.get(event.get(field), fn)
-                    except TypeError:  # an unhashable value: no indexed condition can hold
+                        fn = table.get(event[field], fn)
+                    except (TypeError, KeyError):  # unhashable or missing: no indexed condition can hold
                         pass
                 fn(event, out, ts, now)
-                if heap and heap[0][0] < now:
+                if starts and heap and heap[0][0] < now:
                     fire(now, out)  # a late start whose deadline already passed
         self._duplicates += duplicates
-        self._alerts += len(out) - before
+        if len(out) > before:
+            self._alerts += len(out) - before
+            _render(out, before)
         if len(heap) > self._heap_compact_at:
             self._compact_heap()
         return out
@@ -221,13 +229,14 @@ class Engine:
         if ts >= self._next_sweep:
             self._sweep(ts)
         self._alerts += len(out)
+        _render(out, 0)
         return out
 
     def _schedule(self, deadline: float, rt: RuleRuntime, key: str) -> None:
         heapq.heappush(self._heap, (deadline, rt.index, key, rt))
 
-    def _fire_until(self, ts: float, out: list[dict[str, Any]]) -> None:
-        """Fire the scheduled deadlines strictly before ``ts`` (their alerts go to ``out``)."""
+    def _fire_until(self, ts: float, out: list) -> None:
+        """Fire the scheduled deadlines strictly before ``ts`` (their firings go to ``out``)."""
         heap = self._heap
         while heap and heap[0][0] < ts:
             deadline, _, key, rt = heapq.heappop(heap)
@@ -287,3 +296,12 @@ class Engine:
         for rt in self._rules:
             rt.finish_restore()
         self._seen.finish_restore()  # oldest first, within the bound
+
+
+def _render(out: list, start: int) -> None:
+    """Replace the firings ``(alert, ts, key, source, evidence, figures)`` in ``out[start:]`` by the
+    alert dicts their rule's builder makes."""
+    for i in range(start, len(out)):
+        f = out[i]
+        out[i] = f[0](f[1], f[2], f[3], f[4], f[5])
+

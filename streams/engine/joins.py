@@ -136,7 +136,7 @@ class SequenceRule(RuleRuntime):
         if st.last is None or ts > st.last:
             st.last = ts
         self.dirty.add(k)
-        return self.alert(ts, k, e, [f_id, e["event_id"]], {"gap_s": ts - f_ts, "within_s": within})
+        return (self.alert, ts, k, e, [f_id, e["event_id"]], {"gap_s": ts - f_ts, "within_s": within})
 
     def dump(self, key: str, state: SequenceState) -> Any:
         return {"firsts": [list(x) for x in state.firsts], "last": state.last}

@@ -78,7 +78,7 @@ class SpikeRule(RuleRuntime):
             if st.last is None or ts > st.last:
                 st.last = ts
             figures = {"count": c, "baseline_avg": round(avg, 3), "factor": factor, "baseline_buckets": baseline}
-            return alert(ts, k, e, [e["event_id"]], figures)
+            return (alert, ts, k, e, [e["event_id"]], figures)
 
         return [(side.topic, on_event)]
 

@@ -107,6 +107,9 @@ class DeadlineRule(RuleRuntime):
         # cancel first: an event that both cancels and starts leaves a fresh clock running
         return [(cancel.topic, on_cancel), (start.topic, on_start)]
 
+    def schedules_on(self) -> tuple[str, ...]:
+        return (self.spec.sides["main"].topic,)
+
     def scheduled(self, key: str, deadline: float) -> bool:
         cl = self.states.get(key)
         return cl is not None and cl[1] == deadline and not getattr(self, "removed", False)
@@ -124,7 +127,7 @@ class DeadlineRule(RuleRuntime):
         figures = {"within_s": self.spec.params["within"], "started_ts": start_ts}
         fields = self.spec.context_fields
         source = dict(zip(fields, values)) if len(fields) > 1 else {fields[0]: values[0]} if fields else {}
-        return self.alert(deadline, key, source, [event_id], figures)
+        return (self.alert, deadline, key, source, [event_id], figures)
 
     def emit(self, side: str, slot: str) -> tuple[list[str], dict[str, Any]]:
         spec = self.spec

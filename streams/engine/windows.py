@@ -8,11 +8,14 @@ the window.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from operator import itemgetter
 from typing import Any
 
 from pingan.streams.engine.base import Handler, RuleRuntime
 from pingan.streams.engine.inline import block, suppressed_test, with_key, within_grace
 
+_VALUE = itemgetter(1)  # a distinct window item (ts, value, event_id)
+_EVENT_ID = itemgetter(-1)  # the event id of any window item
 _HIGH = "\U0010ffff"  # sorts after every event id: (ts, _HIGH) is the upper bound of ts
 
 
@@ -43,14 +46,14 @@ class MatchRule(RuleRuntime):
                     return None
                 states[k] = ts if last is None or ts > last else last
                 dirty.add(k)
-            return alert(ts, k, e, [e["event_id"]], {})
+            return (alert, ts, k, e, [e["event_id"]], {})
 
         return [(side.topic, on_event)]
 
     def emit(self, side: str, slot: str) -> tuple[list[str], dict[str, Any]]:
         spec = self.spec
         slots: dict[str, Any] = {f"{slot}S": self.states, f"{slot}D": self.dirty, f"{slot}A": self.alert}
-        fire = [f"out.append({slot}A(ts, k, e, [e['event_id']], {{}}))"]
+        fire = [f"out.append(({slot}A, ts, k, e, [e['event_id']], {{}}))"]
         if spec.suppress is None:
             body = fire
         else:
@@ -158,7 +161,7 @@ class CountRule(RuleRuntime):
             figures = {"count": hi - lo, "threshold": threshold, "window_s": window}
             if distinct_field is not None:
                 figures["distinct"] = n
-            return alert(ts, k, e, ids, figures)
+            return (alert, ts, k, e, ids, figures)
 
         return [(side.topic, on_event)]
 
@@ -226,10 +229,7 @@ class CountRule(RuleRuntime):
         window, threshold = params["window"], params["threshold"]
         ev = st.ev
         lo = bisect_left(ev, (ts - window,), 0, hi)
-        if self.distinct:
-            n = len({ev[i][1] for i in range(lo, hi)})
-        else:
-            n = hi - lo
+        n = len(set(map(_VALUE, ev[lo:hi]))) if self.distinct else hi - lo
         if (n <= threshold) if params["op"] == ">" else (n < threshold):
             return None
         if last is None or ts > last:
@@ -239,7 +239,7 @@ class CountRule(RuleRuntime):
             figures["distinct"] = n
         # the alert keeps the last evidence_max ids: only those are collected
         first = max(lo, hi - self.spec.alert.evidence_max)
-        return self.alert(ts, k, e, [ev[i][-1] for i in range(first, hi)], figures)
+        return (self.alert, ts, k, e, list(map(_EVENT_ID, ev[first:hi])), figures)
 
     # -- changelog: a whole snapshot, then delta records of what was appended ------------------
     def write_changes(self, out: dict[str, Any]) -> None:
