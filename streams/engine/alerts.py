@@ -47,6 +47,8 @@ def _render(template: Template, figures: frozenset[str]) -> str:
         if not spec and name not in _PERSONAL:  # str as it is, int through str(), the rest the plain way
             pieces.append(f"(y if (y := {value}).__class__ is str else "
                           f"(str(y) if y.__class__ is int else _rv({name!r}, y, '')))")
+        elif name not in _PERSONAL and not spec.endswith("d"):  # a float formats as render_value would
+            pieces.append(f"(format(y, {spec!r}) if (y := {value}).__class__ is float else _rv({name!r}, y, {spec!r}))")
         else:
             pieces.append(f"_rv({name!r}, {value}, {spec!r})")
     if not pieces:
@@ -61,8 +63,8 @@ def build_alert(spec: Any, status: str) -> AlertFn:
     a = spec.alert
     slots: dict[str, Any] = {
         "_sha": hashlib.sha256, "_round": round, "_Decimal": Decimal, "_rv": render_value, "_NO": object(),
-        "_RID": spec.id, "_DOM": a.domain,
-        "_TOPICS": tuple(a.topics), "_SEP": "\x1f", "float": float, "list": list, "str": str, "int": int, "len": len,
+        "_PFX": f"{spec.id}\x1f", "_DOM": a.domain,
+        "_TOPICS": tuple(a.topics), "_SEP": "\x1f", "float": float, "list": list, "str": str, "int": int, "len": len, "format": format,
     }
     lines = ["def alert(ts, key, source, evidence, figures):", "    g = source.get"]
     for name in a.figure_fields:
@@ -78,7 +80,8 @@ def build_alert(spec: Any, status: str) -> AlertFn:
                       "key": None, "ts": None, **dict.fromkeys(_LOCATION), "title": None, "evidence": None,
                       "figures": None, "labels": None, "domain": a.domain, "status": status, "topics": None}
     sets = [
-        '"alert_id"] = _sha(f"{_RID}{_SEP}{key}{_SEP}{_round(ts * 1000)}".encode()).hexdigest()[:24]',
+        # = pingan.schemas.alert.alert_id_for(rule_id, key, ts), with the rule's part joined once
+        '"alert_id"] = _sha(f"{_PFX}{key}{_SEP}{_round(ts * 1000)}".encode()).hexdigest()[:24]',
         '"key"] = key', '"ts"] = ts',
         *(f"{name!r}] = g({name!r})" for name in _LOCATION),
         f'"title"] = {_render(a.title, known)}',
