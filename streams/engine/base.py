@@ -99,6 +99,7 @@ class RuleRuntime:
         self.index = index
         self.states: dict[str, Any] = {}
         self.dirty: set[str] = set()
+        self.next_sweep = float("-inf")  # event time of the next sweep (the engine's to set)
         self.prefix = f"r:{spec.id}:{spec.version}:"
         self.use_spec(spec, index)
         # a key's last firing is kept past its suppression for the events that may still arrive

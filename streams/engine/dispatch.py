@@ -144,7 +144,7 @@ def _compose(units: list[tuple[list[str], tuple[str, frozenset, list[str]] | Non
             by_field[index[0]] = by_field.get(index[0], 0) + 1
     field = max(by_field, key=lambda f: by_field[f], default=None)
     if field is None or by_field[field] < 2:
-        body = [line for lines, _ in units for line in lines] or ["pass"]
+        body = [line for lines in _shared_tests([lines for lines, _ in units]) for line in lines] or ["pass"]
         slots["_IDX"] = {}
         return ("def _by_other(e, out, ts, now):\n" + "".join(f"    {line}\n" for line in body)
                 + "def dispatch(e, out):\n" + "".join(f"    {line}\n" for line in [*head, "_by_other(e, out, ts, now)"])
@@ -154,7 +154,7 @@ def _compose(units: list[tuple[list[str], tuple[str, frozenset, list[str]] | Non
     functions = []
 
     def function(name: str, chosen: list[list[str]]) -> None:
-        body = [line for lines in chosen for line in lines] or ["pass"]
+        body = [line for lines in _shared_tests(chosen) for line in lines] or ["pass"]
         functions.append(f"def {name}(e, out, ts, now):\n" + "".join(f"    {line}\n" for line in body))
 
     table: dict[Any, str] = {}
@@ -171,7 +171,38 @@ def _compose(units: list[tuple[list[str], tuple[str, frozenset, list[str]] | Non
             + f"_FIELD = {field!r}\n")
 
 
+_SHARED = re.compile(r"^_c\d+$")
+
+
+def _shared_tests(units: list[list[str]]) -> list[list[str]]:
+    """Units of one function whose test is the same expression (two rules with the same condition,
+    e.g. GRID-RISK-HIGH and the first step of FUSION-RISK-INTRUSION) evaluate it once: the first
+    keeps its result in ``_c<n>``, the later ones read it. Units run one after the other at the top
+    of the function and a condition only reads the event, so the first has always run."""
+    seen: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for lines in units:
+        if _is_test(lines):
+            counts[lines[1]] = counts.get(lines[1], 0) + 1
+    out = []
+    for lines in units:
+        if not _is_test(lines) or counts[lines[1]] < 2:
+            out.append(lines)
+        elif lines[1] in seen:
+            out.append([f"c = {seen[lines[1]]}", *lines[4:]])
+        else:
+            name = seen[lines[1]] = f"_c{len(seen)}"
+            out.append([*lines[:4], f"{name} = c", *lines[4:]])
+    return out
+
+
+def _is_test(lines: list[str]) -> bool:
+    """A unit that starts ``try: / c = <expr> / except ...: / c = False``."""
+    return len(lines) > 4 and lines[0] == "try:" and lines[1].startswith("    c = ") and lines[3] == "    c = False"
+
+
 def _audit(source: str, slots: dict[str, Any]) -> None:
     """The composed source uses only the conditions' own names, the handler slots and its locals."""
-    audit_source(source, {"e", "out", "a", "c", "f", "ts", "now", "_FIELD", *LOCALS, *slots, *_BUILTINS},
+    shared = {n for n in re.findall(r"\b_c\d+\b", source) if _SHARED.match(n)}
+    audit_source(source, {"e", "out", "a", "c", "f", "ts", "now", "_FIELD", *LOCALS, *shared, *slots, *_BUILTINS},
                  {"lower", "upper", "startswith", "endswith", "search", *ATTRS}, "dispatch code")

@@ -251,7 +251,12 @@ class Engine:
         self._next_sweep = now + SWEEP_EVERY_S
         self._seen.sweep(now, self._retention, self._dedup_min_s)
         for rt in self._rules:
-            rt.sweep(now)
+            # a rule is swept every SWEEP_EVERY_S, or every eighth of its horizon when that is
+            # longer: a key of a 90-day rule outlives its horizon by at most 11 days, and its
+            # states are not walked six times a day for the few that expire
+            if now >= rt.next_sweep:
+                rt.next_sweep = now + max(SWEEP_EVERY_S, rt.horizon_s / 8)
+                rt.sweep(now)
 
     # -- state for the changelog ------------------------------------------------------------------
     def dirty_state(self) -> dict[str, Any]:

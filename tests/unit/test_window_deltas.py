@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def windows(engine: Engine) -> dict:
     """The live windows (a sweep first: engines restarted at other times sweep at other times)."""
+    for rt in engine.rules:
+        rt.next_sweep = float("-inf")  # every rule now, whatever its sweep cadence
     engine._sweep(engine.time)
     return {(rt.spec.id, k): (list(st.ev), st.last) for rt in engine.rules if isinstance(rt, CountRule)
             for k, st in rt.states.items()}
