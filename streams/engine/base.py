@@ -100,6 +100,7 @@ class RuleRuntime:
         self.states: dict[str, Any] = {}
         self.dirty: set[str] = set()
         self.next_sweep = float("-inf")  # event time of the next sweep (the engine's to set)
+        self.removed = False  # set when a reload removed the rule (its state keys still to delete)
         self.prefix = f"r:{spec.id}:{spec.version}:"
         self.use_spec(spec, index)
         # a key's last firing is kept past its suppression for the events that may still arrive
@@ -145,7 +146,7 @@ class RuleRuntime:
 
     def scheduled(self, key: str, deadline: float) -> bool:
         """Whether a deadline scheduled for ``key`` at ``deadline`` is still wanted."""
-        return not getattr(self, "removed", False)
+        return not self.removed
 
     def emit(self, side: str, slot: str) -> tuple[list[str], dict[str, Any]] | None:
         """The code run for an event that meets ``side``'s condition, or None (then the handler is
@@ -164,7 +165,7 @@ class RuleRuntime:
     # -- shared ----------------------------------------------------------------------------------
     def write_changes(self, out: dict[str, Any]) -> None:
         """The changelog records of the keys changed since the last call (value None: delete)."""
-        removed = getattr(self, "removed", False)
+        removed = self.removed
         prefix, snapshot = self.prefix, self.snapshot
         for key in self.dirty:
             out[prefix + key] = None if removed else snapshot(key)

@@ -240,7 +240,7 @@ class Engine:
         heap = self._heap
         while heap and heap[0][0] < ts:
             deadline, _, key, rt = heapq.heappop(heap)
-            if getattr(rt, "removed", False):
+            if rt.removed:
                 continue
             alert = rt.fire(key, deadline)
             if alert is not None:

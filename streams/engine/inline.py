@@ -22,6 +22,7 @@ from pingan.streams.engine.fields import CLEAR_PERSONAL
 LOCALS = frozenset({"k", "st", "last", "ev", "item", "hi", "lo", "n", "cs", "cl", "d", "i", "v", "ids",
                     "firsts", "f_ts", "f_id", "keep", "dup"})
 ATTRS = frozenset({"get", "append", "add", "insert", "clock", "cancels", "last", "ev", "firsts", "new", "moved", "index",
+                   "ts", "ids", "vals",
                    "__class__"})
 
 

@@ -112,7 +112,7 @@ class DeadlineRule(RuleRuntime):
 
     def scheduled(self, key: str, deadline: float) -> bool:
         cl = self.states.get(key)
-        return cl is not None and cl[1] == deadline and not getattr(self, "removed", False)
+        return cl is not None and cl[1] == deadline and not self.removed
 
     def fire(self, key: str, deadline: float) -> dict[str, Any] | None:
         cl = self.states.get(key)

@@ -14,9 +14,6 @@ from typing import Any
 from pingan.streams.engine.base import Handler, RuleRuntime
 from pingan.streams.engine.inline import block, suppressed_test, with_key, within_grace
 
-_VALUE = itemgetter(1)  # a distinct window item (ts, value, event_id)
-_EVENT_ID = itemgetter(-1)  # the event id of any window item
-_HIGH = "\U0010ffff"  # sorts after every event id: (ts, _HIGH) is the upper bound of ts
 
 
 class MatchRule(RuleRuntime):
@@ -73,17 +70,38 @@ class MatchRule(RuleRuntime):
 
 
 class WindowState:
-    __slots__ = ("ev", "last", "new", "moved")
+    """A key's window: parallel lists sorted by ts (events of equal ts in arrival order). Floats
+    in their own list make every bisect a float comparison and the count a subtraction; a
+    distinct count is ``len(set(vals[lo:hi]))``."""
+
+    __slots__ = ("ts", "ids", "vals", "last", "new", "moved")
 
     def __init__(self) -> None:
-        self.ev: list = []  # sorted by ts: (ts, event_id) or (ts, value, event_id)
+        self.ts: list[float] = []
+        self.ids: list[str] = []  # event ids
+        self.vals: list[str] = []  # the distinct field's values (distinct_count only)
         self.last: float | None = None
         self.new = 0  # items appended at the end since the state was last written
         # the next write must be a whole snapshot: a new window (its key may still have records of
         # a deleted one), or an item went elsewhere than the end
         self.moved = True
 
+    @property
+    def ev(self) -> list[tuple]:
+        """The items as tuples, (ts, event_id) or (ts, value, event_id) (the changelog's shape)."""
+        if self.vals:
+            return list(zip(self.ts, self.vals, self.ids))
+        return list(zip(self.ts, self.ids))
 
+    def set_items(self, items: Any) -> None:
+        """From the changelog's lists, sorted by ts (stable: equal ts keep their order)."""
+        items = sorted((tuple(x) for x in items), key=_TS)
+        self.ts = [x[0] for x in items]
+        self.ids = [x[-1] for x in items]
+        self.vals = [x[1] for x in items] if items and len(items[0]) == 3 else []
+
+
+_TS = itemgetter(0)
 DELTA = "\x1e"  # a window's delta record: <state key>\x1e<n>
 MAX_DELTAS = 32  # delta records per window before a whole snapshot replaces them
 
@@ -106,13 +124,12 @@ class CountRule(RuleRuntime):
     def handlers(self) -> list[tuple[str, Handler]]:
         spec = self.spec
         side = spec.sides["main"]
-        cond, key_of, suppress, grace = side.cond, side.key, spec.suppress, spec.grace
-        window, threshold, strict = spec.params["window"], spec.params["threshold"], spec.params["op"] == ">"
-        retain = self.retain
+        cond, key_of, grace = side.cond, side.key, spec.grace
         distinct_field = spec.params.get("distinct")
-        states, dirty, clock, alert = self.states, self.dirty, self.ctx.clock, self.alert
+        states, dirty, clock, add, triggered = self.states, self.dirty, self.ctx.clock, self.add, self._triggered
+        window, threshold, strict = spec.params["window"], spec.params["threshold"], spec.params["op"] == ">"
 
-        def on_event(e: dict[str, Any]) -> dict[str, Any] | None:
+        def on_event(e: dict[str, Any]) -> Any:
             if not cond(e):
                 return None
             k = key_of(e)
@@ -121,57 +138,64 @@ class CountRule(RuleRuntime):
             ts = e["ts"]
             if grace is not None and ts < clock[0] - grace:
                 return None
-            if distinct_field is None:
-                item = (ts, e["event_id"])
-            else:
+            value = None
+            if distinct_field is not None:
                 value = e[distinct_field]
                 if value is None or value == "":
                     return None
-                item = (ts, value if value.__class__ is str else str(value), e["event_id"])
+                value = value if value.__class__ is str else str(value)
             st = states.get(k)
             if st is None:
                 st = states[k] = WindowState()
-            ev = st.ev
-            if not ev or ev[-1][0] < ts:
-                ev.append(item)
-                st.new += 1
-                hi = len(ev)
-            else:
-                i = bisect_left(ev, item)
-                if i < len(ev) and ev[i] == item:
-                    return None  # a re-delivered event the window already holds
-                ev.insert(i, item)
-                st.new += 1
-                st.moved = st.moved or i < len(ev) - 1
-                hi = bisect_right(ev, (ts, _HIGH))
-            if ev[0][0] < ev[-1][0] - retain:
-                del ev[: bisect_left(ev, (ev[-1][0] - retain,))]
-                hi = bisect_right(ev, (ts, _HIGH))
+            hi = add(st, ts, value, e["event_id"])
+            if hi is None:
+                return None  # a re-delivered event the window already holds
             dirty.add(k)
-            lo = bisect_left(ev, (ts - window,), 0, hi)
-            n = hi - lo if distinct_field is None else len({ev[i][1] for i in range(lo, hi)})
+            n = hi - bisect_left(st.ts, ts - window, 0, hi)
             if (n <= threshold) if strict else (n < threshold):
                 return None
-            last = st.last
-            if suppress is not None and last is not None and ts < last + suppress:
-                return None
-            if last is None or ts > last:
-                st.last = ts
-            ids = [ev[i][-1] for i in range(lo, hi)]
-            figures = {"count": hi - lo, "threshold": threshold, "window_s": window}
-            if distinct_field is not None:
-                figures["distinct"] = n
-            return (alert, ts, k, e, ids, figures)
+            return triggered(st, k, e, ts, hi)
 
         return [(side.topic, on_event)]
 
+    def add(self, st: WindowState, ts: float, value: str | None, event_id: str) -> int | None:
+        """Put an event into ``st`` (the code ``emit`` inlines does the same); returns the end of
+        its ts in the window, or None when the window already holds it."""
+        tl = st.ts
+        if not tl or tl[-1] < ts:
+            tl.append(ts)
+            st.ids.append(event_id)
+            if value is not None:
+                st.vals.append(value)
+            hi = len(tl)
+        else:
+            hi = bisect_right(tl, ts)
+            if event_id in st.ids[bisect_left(tl, ts, 0, hi):hi]:
+                return None
+            tl.insert(hi, ts)
+            st.ids.insert(hi, event_id)
+            if value is not None:
+                st.vals.insert(hi, value)
+            hi += 1
+            if hi < len(tl):
+                st.moved = True
+        st.new += 1
+        if tl[0] < tl[-1] - self.retain:
+            j = bisect_left(tl, tl[-1] - self.retain)
+            del tl[:j]
+            del st.ids[:j]
+            if value is not None:
+                del st.vals[:j]
+            hi = bisect_right(tl, ts)
+        return hi
+
     def emit(self, side: str, slot: str) -> tuple[list[str], dict[str, Any]]:
-        """The window update inlined; counting past the threshold and the alert stay a call."""
+        """The window update inlined (as :meth:`add`); counting past the threshold and the alert
+        stay a call."""
         spec = self.spec
         s = spec.sides[side]
         slots: dict[str, Any] = {f"{slot}S": self.states, f"{slot}D": self.dirty, f"{slot}W": WindowState,
-                                 f"{slot}bl": bisect_left, f"{slot}br": bisect_right,
-                                 f"{slot}T": self._triggered, f"{slot}H": _HIGH}
+                                 f"{slot}bl": bisect_left, f"{slot}br": bisect_right, f"{slot}T": self._triggered}
         retain = float(self.retain)
         field = spec.params.get("distinct")
         trigger = [f"a = {slot}T(st, k, e, ts, hi)", "if a is not None:", "    out.append(a)"]
@@ -181,55 +205,60 @@ class CountRule(RuleRuntime):
         op = ">" if spec.params["op"] == ">" else ">="
         # the count checks its threshold inline; a distinct count is at most the count, so it is
         # only counted (in the call) once the count reaches the threshold
-        reached = f"if hi - {slot}bl(ev, (ts - {window!r},), 0, hi) {op} {int(threshold)!r}:"
-        if field is None:
-            head = ["item = (ts, e['event_id'])"]
-        else:
-            head = [f"v = e.get({field!r})", 'if v is None or v == "":', "    item = None", "else:",
-                    "    item = (ts, v if v.__class__ is str else str(v), e['event_id'])"]
+        reached = f"if hi - {slot}bl(ev, ts - {window!r}, 0, hi) {op} {int(threshold)!r}:"
+        vals = field is not None
         update = [
             f"st = {slot}S.get(k)",
             "if st is None:",
             f"    st = {slot}S[k] = {slot}W()",
-            "ev = st.ev",
+            "ev = st.ts",
             "dup = False",
-            "if not ev or ev[-1][0] < ts:",
-            "    ev.append(item)",
-            "    st.new += 1",
+            "if not ev or ev[-1] < ts:",
+            "    ev.append(ts)",
+            "    st.ids.append(e['event_id'])",
+            *(["    st.vals.append(v)"] if vals else []),
             "    hi = len(ev)",
             "else:",
-            f"    i = {slot}bl(ev, item)",
-            "    if i < len(ev) and ev[i] == item:",
+            f"    hi = {slot}br(ev, ts)",
+            f"    if e['event_id'] in st.ids[{slot}bl(ev, ts, 0, hi):hi]:",
             "        dup = True",  # a re-delivered event the window already holds
             "    else:",
-            "        ev.insert(i, item)",
-            "        st.new += 1",
-            "        if i < len(ev) - 1:",
+            "        ev.insert(hi, ts)",
+            "        st.ids.insert(hi, e['event_id'])",
+            *(["        st.vals.insert(hi, v)"] if vals else []),
+            "        hi += 1",
+            "        if hi < len(ev):",
             "            st.moved = True",
-            f"        hi = {slot}br(ev, (ts, {slot}H))",
             *block("if not dup:", [
-                f"if ev[0][0] < ev[-1][0] - {retain!r}:",
-                f"    del ev[:{slot}bl(ev, (ev[-1][0] - {retain!r},))]",
-                f"    hi = {slot}br(ev, (ts, {slot}H))",
+                "st.new += 1",
+                f"if ev[0] < ev[-1] - {retain!r}:",
+                f"    i = {slot}bl(ev, ev[-1] - {retain!r})",
+                "    del ev[:i]",
+                "    del st.ids[:i]",
+                *(["    del st.vals[:i]"] if vals else []),
+                f"    hi = {slot}br(ev, ts)",
                 f"{slot}D.add(k)",
                 *block(reached, trigger),
             ]),
         ]
-        body = head + block("if item is not None:", update) if field is not None else head + update
+        if vals:
+            body = [f"v = e.get({field!r})", *block('if v is not None and v != "":', [
+                "if v.__class__ is not str:", "    v = str(v)", *update])]
+        else:
+            body = update
         return with_key(s, slot, slots, within_grace(spec.grace, body)), slots
 
-    def _triggered(self, st: WindowState, k: str, e: dict[str, Any], ts: float, hi: int) -> dict[str, Any] | None:
-        """After the window of ``k`` took the event at ``ts`` (``hi``: end of its ts in ``st.ev``):
-        the alert, if the window ending at ts reaches the threshold and no suppression holds."""
+    def _triggered(self, st: WindowState, k: str, e: dict[str, Any], ts: float, hi: int) -> Any:
+        """After the window of ``k`` took the event at ``ts`` (``hi``: end of its ts in ``st.ts``):
+        the firing, if the window ending at ts reaches the threshold and no suppression holds."""
         last = st.last
         suppress = self.spec.suppress
         if suppress is not None and last is not None and ts < last + suppress:
             return None  # suppressed whatever the count: not counted
         params = self.spec.params
         window, threshold = params["window"], params["threshold"]
-        ev = st.ev
-        lo = bisect_left(ev, (ts - window,), 0, hi)
-        n = len(set(map(_VALUE, ev[lo:hi]))) if self.distinct else hi - lo
+        lo = bisect_left(st.ts, ts - window, 0, hi)
+        n = len(set(st.vals[lo:hi])) if self.distinct else hi - lo
         if (n <= threshold) if params["op"] == ">" else (n < threshold):
             return None
         if last is None or ts > last:
@@ -238,8 +267,7 @@ class CountRule(RuleRuntime):
         if self.distinct:
             figures["distinct"] = n
         # the alert keeps the last evidence_max ids: only those are collected
-        first = max(lo, hi - self.spec.alert.evidence_max)
-        return (self.alert, ts, k, e, list(map(_EVENT_ID, ev[first:hi])), figures)
+        return (self.alert, ts, k, e, st.ids[max(lo, hi - self.spec.alert.evidence_max):hi], figures)
 
     # -- changelog: a whole snapshot, then delta records of what was appended ------------------
     def write_changes(self, out: dict[str, Any]) -> None:
@@ -250,13 +278,13 @@ class CountRule(RuleRuntime):
         Most windows change by one item a flush, so a flush writes what changed, not every window."""
         prefix = self.prefix
         written = self._deltas
-        removed = getattr(self, "removed", False)
+        removed = self.removed
         for key in self.dirty:
             st = None if removed else self.states.get(key)
             n = written.get(key, 0)
-            if st is not None and not st.moved and 0 < n < MAX_DELTAS and st.new <= len(st.ev):
-                tail = st.ev[len(st.ev) - st.new:] if st.new else []
-                out[f"{prefix}{key}{DELTA}{n}"] = {"ev": [list(x) for x in tail], "last": st.last}
+            if st is not None and not st.moved and 0 < n < MAX_DELTAS and st.new <= len(st.ts):
+                out[f"{prefix}{key}{DELTA}{n}"] = {"ev": self._items(st, len(st.ts) - st.new) if st.new else [],
+                                                   "last": st.last}
                 written[key] = n + 1
             else:
                 out[prefix + key] = None if st is None else self.dump(key, st)
@@ -271,8 +299,13 @@ class CountRule(RuleRuntime):
                 st.moved = False
         self.dirty.clear()
 
+    def _items(self, st: WindowState, start: int = 0) -> list[list]:
+        if self.distinct:
+            return [[t, v, i] for t, v, i in zip(st.ts[start:], st.vals[start:], st.ids[start:])]
+        return [[t, i] for t, i in zip(st.ts[start:], st.ids[start:])]
+
     def dump(self, key: str, state: WindowState) -> Any:
-        return {"ev": [list(x) for x in state.ev], "last": state.last}
+        return {"ev": self._items(state), "last": state.last}
 
     def load(self, key: str, value: Any) -> None:
         if DELTA in key:
@@ -281,7 +314,7 @@ class CountRule(RuleRuntime):
                 self._restored.setdefault(key, {})[int(n)] = value
             return
         st = WindowState()
-        st.ev = [tuple(x) for x in value.get("ev", ())]
+        st.set_items(value.get("ev", ()))
         st.last = value.get("last")
         st.moved = False
         self.states[key] = st
@@ -295,19 +328,23 @@ class CountRule(RuleRuntime):
                 self._deltas[key] = max(deltas) + 1
                 self.dirty.add(key)
                 continue
+            items = st.ev
             for n in sorted(deltas):
                 value = deltas[n]
-                st.ev.extend(tuple(x) for x in value.get("ev", ()))
+                items.extend(tuple(x) for x in value.get("ev", ()))
                 st.last = value.get("last")
-            st.ev.sort()
-            ev = st.ev
-            if ev and ev[0][0] < ev[-1][0] - self.retain:
-                del ev[: bisect_left(ev, (ev[-1][0] - self.retain,))]
+            st.set_items(items)
+            tl = st.ts
+            if tl and tl[0] < tl[-1] - self.retain:
+                j = bisect_left(tl, tl[-1] - self.retain)
+                del tl[:j]
+                del st.ids[:j]
+                del st.vals[:j]
             self._deltas[key] = max(deltas) + 1
         self._restored = {}
 
     def expired(self, state: WindowState, now: float) -> bool:
-        if state.ev and state.ev[-1][0] >= now - self.retain:
+        if state.ts and state.ts[-1] >= now - self.retain:
             return False
         return self.suppression_over(state.last, now)
 

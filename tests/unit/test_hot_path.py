@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_alert_message_writes_ts_as_iso_cst():
     import orjson
@@ -13,14 +15,20 @@ def test_alert_message_writes_ts_as_iso_cst():
         assert orjson.loads(alert_message({"key": "k", "ts": ts}))["ts"] == iso_cst(ts)
 
 
-def test_dispatcher_inlines_conditions_and_only_skips_work(tmp_path):
-    """The per-topic dispatcher gives the alerts a plain loop over the handlers gives."""
+@pytest.mark.parametrize("rules", ["generated", "reference"])
+def test_dispatcher_inlines_conditions_and_only_skips_work(tmp_path, rules):
+    """The per-topic dispatcher (each rule type's inlined code) gives the alerts a plain loop over
+    the rule types' handlers gives: on 80 generated match/count rules, and on the reference rules
+    (every rule type, deadlines firing)."""
+    from pathlib import Path
+
     from pingan.bench.data import decoded
     from pingan.bench.rulegen import generate_rules
     from pingan.streams.engine import Engine, load_ruleset
 
-    ruleset = load_ruleset(generate_rules(tmp_path, 80, seed=3), pseudonym_key="bench-key")
-    events = decoded(3000)
+    source = generate_rules(tmp_path, 80, seed=3) if rules == "generated" else Path(__file__).parents[2] / "rules"
+    ruleset = load_ruleset(source, pseudonym_key="bench-key")
+    events = decoded(3000 if rules == "generated" else 12000)
     fast = Engine(ruleset)
     assert "c = (" in fast._dispatch["camera.alerts"].source  # conditions are inlined
     plain = Engine(ruleset)
