@@ -108,9 +108,12 @@ class SequenceRule(RuleRuntime):
                 f"{slot}D.add(k)",
             ]
             return with_key(spec.sides[side], slot, slots, within_grace(spec.grace, body)), slots
+        test = "if st is not None and st.firsts:"
+        if spec.suppress is not None:  # a suppressed key: no call (_joined would say None)
+            test = f"if st is not None and st.firsts and (st.last is None or ts >= st.last + {float(spec.suppress)!r}):"
         body = [
             f"st = {slot}S.get(k)",
-            *block("if st is not None and st.firsts:", within_grace(spec.grace, [
+            *block(test, within_grace(spec.grace, [
                 f"a = {slot}J(st, k, e, ts)",
                 "if a is not None:",
                 "    out.append(a)",
