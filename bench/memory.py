@@ -77,7 +77,7 @@ async def _send_steady(bootstrap: str, names: dict[str, str], rate: float, secon
 
 def worker_soak(broker: BenchBroker, quick: bool, rate: float = 5000.0, dedup_max_ids: int = 200_000) -> dict[str, Any]:
     """The worker at a steady ``rate``. The de-duplication bound is lowered to ``dedup_max_ids`` per
-    topic (default setting: 1 000 000, about 80 MB per topic when full) so that the soak reaches it:
+    topic (default setting: 1 000 000, about 140 MB per topic when full) so that the soak reaches it:
     at the default the set would still be filling at the end of ten minutes."""
     seconds = 30.0 if quick else 600.0
     topics = broker.topics()

@@ -149,7 +149,7 @@ class WorkerSettings(Section):
     rules_dir: str = "rules"
     grace_s: float = Field(5.0, ge=0)
     idle_partition_s: float = Field(10.0, gt=0)
-    # event ids kept per input topic to drop re-delivered events (about 80 bytes each; the oldest
+    # event ids kept per input topic to drop re-delivered events (about 140 bytes each with the id itself; the oldest
     # go first; see docs/architecture.md "De-duplication")
     dedup_max_ids: int = Field(1_000_000, ge=1)
     # Python's young-generation GC threshold in the worker (allocations between collections). The

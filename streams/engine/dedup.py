@@ -21,11 +21,11 @@ re-delivered event is not counted twice by a window; alert ids are deterministic
 first line: it drops re-deliveries of recent events (every replay after a restart is of recent
 events) before they cost any rule evaluation.
 
-Representation. In memory an id is kept as Python's ``hash()`` of the string (cached on the string
-object, the cheapest test there is), in one ``set`` per topic for the lookup plus an ``array('q')``
-per bucket for eviction order: about 80 bytes per id. In the changelog an id is its 64-bit XXH3
-hash (stable across processes and versions, unlike Python's randomised ``hash()``), computed for
-the ids added since the last write, at that write. Ids restored after a restart are known only by
+Representation. In memory an id is kept as the event's own string (its hash is cached on it: the
+set test is the cheapest there is, and nothing is allocated per event), in one ``set`` per topic
+for the lookup plus a list per bucket for eviction order: about 100 bytes per id (an id of about
+20 characters). In the changelog an id is its 64-bit XXH3 hash (stable across processes and
+versions), computed for the ids added since the last write, at that write. Ids restored after a restart are known only by
 their XXH3 hash: they sit in a second set that new events are also checked against (with one XXH3
 each) until their buckets are dropped. A false duplicate needs two different ids of one topic to
 share a 64-bit hash: at one million ids kept, about one new event in 2e13.
@@ -48,7 +48,7 @@ from typing import Any, Iterable
 
 from xxhash import xxh3_64_intdigest
 
-DEDUP_MAX_IDS = 1_000_000  # ids per topic (about 80 MB per topic when full)
+DEDUP_MAX_IDS = 1_000_000  # ids per topic (about 100 MB per topic when full)
 BUCKETS = 16  # capacity eviction drops 1/BUCKETS of the ids at a time
 SEEN_CHUNK = 2000  # ids per changelog record
 _BIG_ENDIAN = sys.byteorder == "big"
@@ -77,13 +77,14 @@ def _unpack(text: str) -> array:
 class _Bucket:
     """Consecutive ids of one topic; ``hi``: event time none of them is later than (None while open).
 
-    ``hashes``: their in-memory hashes (Python's, or XXH3 for a bucket restored from the changelog,
-    ``restored`` True); ``pending``: the ids not yet written to the changelog."""
+    ``members``: what the topic's sets hold for them: the ids (a list), or their XXH3 hashes for a
+    bucket restored from the changelog (an array, ``restored`` True); ``pending``: the ids not yet
+    written to the changelog."""
 
-    __slots__ = ("hashes", "hi", "keys", "pending", "written_hi", "swept", "restored")
+    __slots__ = ("members", "hi", "keys", "pending", "written_hi", "swept", "restored")
 
-    def __init__(self, hashes: array | None = None, hi: float | None = None, restored: bool = False) -> None:
-        self.hashes = hashes if hashes is not None else array("q")
+    def __init__(self, members: Any = None, hi: float | None = None, restored: bool = False) -> None:
+        self.members: list[str] | array = members if members is not None else []
         self.hi = hi
         self.keys: list[str] = []  # changelog chunks holding its ids
         self.pending: list[str] = []  # ids not yet in those chunks
@@ -104,7 +105,7 @@ class TopicIds:
     def __init__(self, topic: str, owner: SeenIds) -> None:
         self.topic = topic
         self._owner = owner
-        self.ids: set[int] = set()  # Python hash() of the ids seen in this process
+        self.ids: set[str] = set()  # the ids seen in this process
         self.restored: set[int] = set()  # XXH3 of the ids restored from the changelog
         self.pending: list[str] = []  # ids added since the last settle
         self.settled = 0  # ids added before the last settle (in this process)
@@ -120,15 +121,14 @@ class TopicIds:
         return self.settled + len(self.pending)
 
     def __contains__(self, event_id: str) -> bool:
-        return hash(event_id) in self.ids or (bool(self.restored) and id_hash(event_id) in self.restored)
+        return event_id in self.ids or (bool(self.restored) and id_hash(event_id) in self.restored)
 
     def add(self, event_id: str) -> bool:
         """Record an id; False if it was already there (a duplicate)."""
-        h = hash(event_id)
         ids = self.ids
-        if h in ids or (self.restored and xxh3_64_intdigest(event_id.encode()) in self.restored):
+        if event_id in ids or (self.restored and xxh3_64_intdigest(event_id.encode()) in self.restored):
             return False
-        ids.add(h)
+        ids.add(event_id)
         self.pending.append(event_id)
         return True
 
@@ -145,7 +145,7 @@ class TopicIds:
         start = 0
         while start < len(pending):
             last = self.buckets[-1]
-            room = size - len(last.hashes)
+            room = size - len(last.members)
             if room <= 0:
                 self._close(now)
                 unsorted = len(pending) - start  # in the set already, not yet in a bucket
@@ -153,7 +153,7 @@ class TopicIds:
                     self._evict()
                 continue
             part = pending[start:start + room]
-            last.hashes.extend(array("q", map(hash, part)))
+            last.members.extend(part)
             last.pending.extend(part)
             start += len(part)
         pending.clear()
@@ -162,7 +162,7 @@ class TopicIds:
 
     def _close(self, now: float) -> None:
         last = self.buckets[-1]
-        if not last.hashes:
+        if not last.members:
             return
         written_all = not last.pending and last.written_hi is not None
         last.hi = last.written_hi if written_all else now
@@ -171,7 +171,7 @@ class TopicIds:
     def _evict(self) -> None:
         """Drop the oldest bucket (callers keep the open one, except :meth:`fit`, which reopens)."""
         old = self.buckets.popleft()
-        (self.restored if old.restored else self.ids).difference_update(old.hashes)
+        (self.restored if old.restored else self.ids).difference_update(old.members)
         self._owner.stale.extend(old.keys)
 
     def sweep(self, cutoff: float, now: float) -> None:
@@ -182,7 +182,7 @@ class TopicIds:
         last = buckets[-1]
         if last.swept:
             self._close(now)
-        elif last.hashes:
+        elif last.members:
             last.swept = True
         while len(buckets) > 1 and buckets[0].hi is not None and buckets[0].hi < cutoff:
             self._evict()
@@ -190,7 +190,7 @@ class TopicIds:
     def fit(self) -> None:
         """After a restore: oldest first, at most ``max_ids``, an open bucket last."""
         clock = self._owner.clock[0]
-        closed = [b for b in self.buckets if b.hashes]
+        closed = [b for b in self.buckets if b.members]
         for bucket in closed:
             if bucket.hi is None:
                 bucket.hi = clock
@@ -199,7 +199,7 @@ class TopicIds:
         self.ids.clear()
         self.restored.clear()
         for bucket in closed:
-            (self.restored if bucket.restored else self.ids).update(bucket.hashes)
+            (self.restored if bucket.restored else self.ids).update(bucket.members)
         while len(self) > self.max_ids and self.buckets:
             self._evict()
         self.buckets.append(_Bucket())
@@ -291,7 +291,7 @@ class SeenIds:
                 legacy = self._legacy[topic] = _Bucket(array("Q"), float("-inf"), restored=True)
                 ids.buckets.append(legacy)
             legacy.pending.append(rest)  # written again, as a chunk
-            legacy.hashes.append(id_hash(rest))
+            legacy.members.append(id_hash(rest))
             legacy.hi = max(legacy.hi, float(value))
             self.stale.append(key)
             return

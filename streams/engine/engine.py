@@ -176,12 +176,11 @@ class Engine:
             if lane is None:
                 lane = self._lane(event["topic"])
             ids, restored, pending, field, table, fn, starts = lane
-            eid = event["event_id"]
-            h = hash(eid)  # what TopicIds.add does, inline
-            if h in ids or (restored and xxh3(eid.encode()) in restored):
+            eid = event["event_id"]  # what TopicIds.add does, inline
+            if eid in ids or (restored and xxh3(eid.encode()) in restored):
                 duplicates += 1
                 continue
-            ids.add(h)
+            ids.add(eid)
             pending.append(eid)
             ts = event["ts"]
             if ts > now:
