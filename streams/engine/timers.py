@@ -114,20 +114,21 @@ class DeadlineRule(RuleRuntime):
         cl = self.states.get(key)
         return cl is not None and cl[1] == deadline and not self.removed
 
-    def fire(self, key: str, deadline: float) -> dict[str, Any] | None:
+    def fire(self, key: str, deadline: float) -> Any:
         cl = self.states.get(key)
         if cl is None or cl[1] != deadline:
             return None  # cancelled, or superseded: a stale schedule entry
-        start_ts, _, event_id, values = cl
         del self.states[key]
         self.dirty.add(key)
-        if self.suppressed(self.lasts.get(key), deadline):
-            return None
+        spec = self.spec
+        if spec.suppress is not None:
+            last = self.lasts.get(key)
+            if last is not None and deadline < last + spec.suppress:
+                return None
         self.lasts[key] = deadline
-        figures = {"within_s": self.spec.params["within"], "started_ts": start_ts}
-        fields = self.spec.context_fields
-        source = dict(zip(fields, values)) if len(fields) > 1 else {fields[0]: values[0]} if fields else {}
-        return (self.alert, deadline, key, source, [event_id], figures)
+        fields = spec.context_fields
+        source = dict(zip(fields, cl[3])) if len(fields) > 1 else {fields[0]: cl[3][0]} if fields else {}
+        return (self.alert, deadline, key, source, [cl[2]], {"within_s": spec.params["within"], "started_ts": cl[0]})
 
     def emit(self, side: str, slot: str) -> tuple[list[str], dict[str, Any]]:
         spec = self.spec
