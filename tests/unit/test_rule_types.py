@@ -412,3 +412,72 @@ def test_a_start_arriving_after_its_cancel_starts_no_clock(tmp_path):
     alerts = run(engine, [ev(0, stream="grid", report_id="R3", status="resolved"),
                           ev(0, stream="grid", report_id="R3", status="reported")], until=5 * H)
     assert alerts == []
+
+
+def test_a_long_horizon_rule_is_swept_within_an_eighth_of_its_horizon(tmp_path):
+    """Rules are swept every SWEEP_EVERY_S, a rule with a long horizon every eighth of it: its
+    expired keys go, at most that much after they expired, and not before."""
+    from pingan.streams.engine.engine import SWEEP_EVERY_S
+
+    ev = Events()
+    engine = engine_for(tmp_path, COUNT.format(op=">=").replace("10m", "30d"))
+    [rule] = engine.rules
+    horizon = rule.horizon_s  # window + retention: 60 days
+    assert horizon == 60 * D and horizon / 8 > SWEEP_EVERY_S
+    run(engine, [ev(0, kind="stranger")])
+    assert len(rule.states) == 1
+    swept_at = []
+    sweep = rule.sweep
+    rule.sweep = lambda now: (swept_at.append(now), sweep(now))
+    step = SWEEP_EVERY_S
+    at = step
+    while at <= horizon + horizon / 8 + step:
+        engine.advance_to(T0 + at)
+        at += step
+        if at < horizon:
+            assert len(rule.states) == 1  # not expired: kept
+    assert rule.states == {}  # gone within horizon + horizon / 8
+    gaps = [b - a for a, b in zip(swept_at, swept_at[1:])]
+    assert gaps and min(gaps) >= horizon / 8  # and not walked every SWEEP_EVERY_S
+
+
+def test_a_reloaded_deadline_rule_and_its_predecessor_may_tie_on_the_heap(tmp_path):
+    """A changed deadline rule keeps its index; the removed runtime's entries stay in the heap. Two
+    entries (deadline, index, key) alike must still order (runtimes compare by identity) and only
+    the live rule fires."""
+    ev = Events()
+    engine = deadline(tmp_path)
+    run(engine, [ev(0, stream="grid", report_id="R1", status="reported")])
+    changed = write_rules(tmp_path, DEADLINE.format(extra="", cancel="", cancel_when='status == "closed"'))
+    engine.swap_rules(load_ruleset(changed, pseudonym_key=TEST_PSEUDONYM_KEY))
+    assert engine.process(ev(0, stream="grid", report_id="R1", status="reported", event_id="again")) == []
+    heap = engine._ctx.heap
+    assert len(heap) == 2 and heap[0][:3] == heap[1][:3] and heap[0][3] is not heap[1][3]
+    alerts = engine.advance_to(T0 + 2 * H)
+    assert fired(alerts) == [("D1", "R1", H)]
+    assert alerts[0]["rule_version"] == engine.rules[0].spec.version
+
+
+def test_events_of_equal_ts_keep_arrival_order_in_a_window_and_its_restore(tmp_path):
+    """Window items of the same ts are in the order they arrived (the evidence shows them so); the
+    changelog restores the same window; a re-delivered event the de-dup set no longer knows is
+    still not counted twice (the window holds its id)."""
+    ev = Events()
+    engine = engine_for(tmp_path, COUNT.format(op=">=").replace("threshold: 2", "threshold: 3"))
+    events = [ev(60, kind="stranger", event_id="z"), ev(60, kind="stranger", event_id="a"),
+              ev(0, kind="stranger", event_id="m")]
+    assert run(engine, events) == []  # the late one at 0 s is alone in [-600 s, 0]
+    alerts = engine.process(ev(60, kind="stranger", event_id="b"))
+    assert fired(alerts) == [("C1", "532301101001", 60)] and alerts[0]["evidence"] == ["m", "z", "a", "b"]
+    [st] = engine.rules[0].states.values()
+    assert st.ids == ["m", "z", "a", "b"] and st.ts == [T0, T0 + 60, T0 + 60, T0 + 60]
+    changelog = engine.dirty_state()
+    restored = Engine(engine.ruleset)
+    restored.restore_state(changelog.items())
+    [again] = restored.rules[0].states.values()
+    assert again.ids == st.ids and again.ts == st.ts
+    forgetful = Engine(engine.ruleset)  # the rule state without the seen ids
+    forgetful.restore_state((k, v) for k, v in changelog.items() if not k.startswith("s:"))
+    assert forgetful.process(dict(events[1])) == []  # "a" again: not a fourth item, no alert
+    [window] = forgetful.rules[0].states.values()
+    assert window.ids == ["m", "z", "a", "b"]
