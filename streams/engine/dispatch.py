@@ -65,13 +65,13 @@ def build(groups: list[tuple[Any, list[tuple[str, Any, Callable]]]], topic: str,
         if sides and all(f is not None for f in fragments):
             for expr, (lines, own) in fragments:
                 slots.update(own)
-                index = _index_of(expr, slots)
                 body = ["    " + line for line in lines]
                 code = ["try:", f"    c = {expr}", f"except {_ERRORS}:", "    c = False", "if c:", *body]
-                if index is not None:  # where the index already chose the value: the rest of the test
-                    rest = index[2]
-                    index = (index[0], index[1], (["try:", f"    c = {rest}", f"except {_ERRORS}:", "    c = False",
-                                                   "if c:", *body] if rest else ["if True:", *body]))
+                # per field the index could use: its values, and the code where the index already
+                # chose one of them (the rest of the test)
+                index = {field: (values, ["try:", f"    c = {rest}", f"except {_ERRORS}:", "    c = False", "if c:",
+                                          *body] if rest else ["if True:", *body])
+                         for field, values, rest in _index_of(expr, slots)}
                 units.append((code, index))
             continue
         exprs = [_expr(cond, f"{i}y{j}", slots) for j, (_, cond, _) in enumerate(sides)]
@@ -81,11 +81,11 @@ def build(groups: list[tuple[Any, list[tuple[str, Any, Callable]]]], topic: str,
             slots[name] = handler
             calls += [f"a = {name}(e)", "if a is not None:", "    out.append(a)"]
         if not exprs or any(x is None for x in exprs):
-            units.append((calls, None))  # nothing to inline: the handlers decide
+            units.append((calls, {}))  # nothing to inline: the handlers decide
             continue
         test = " or ".join(f"({x})" for x in exprs)
         code = ["try:", f"    c = {test}", f"except {_ERRORS}:", "    c = True", "if c:"]
-        units.append((code + ["    " + line for line in calls], None))
+        units.append((code + ["    " + line for line in calls], {}))
     source = _compose(units, slots)
     _audit(source, slots)
     namespace: dict[str, Any] = {"__builtins__": {}, **_BUILTINS, **slots}
@@ -103,15 +103,27 @@ def build(groups: list[tuple[Any, list[tuple[str, Any, Callable]]]], topic: str,
 MAX_INDEX_VALUES = 256
 
 
-def _index_of(expr: str, slots: dict[str, Any]) -> tuple[str, frozenset, str] | None:
-    """(field, values, rest) when ``expr`` is ``e[field] == const`` or ``e[field] in <set>``, alone
-    or as the first operand of an ``and`` (then the whole is false unless the field's value is one
-    of ``values``); ``rest`` is the expression without that first test ("" when nothing is left)."""
+def _index_of(expr: str, slots: dict[str, Any]) -> list[tuple[str, frozenset, str]]:
+    """Every (field, values, rest) such that ``expr`` is false unless the event's ``field`` holds
+    one of ``values``: ``expr`` is ``e[field] == const`` or ``e[field] in <set>``, alone or as one
+    operand of a top-level ``and``; ``rest`` is the expression without that test ("" when nothing
+    is left). The first such test of a field counts."""
     whole = ast.parse(expr, mode="eval").body
-    node, rest = whole, ""
-    if isinstance(whole, ast.BoolOp) and isinstance(whole.op, ast.And):
-        node = whole.values[0]
-        rest = " and ".join(f"({ast.unparse(v)})" for v in whole.values[1:])
+    operands = whole.values if isinstance(whole, ast.BoolOp) and isinstance(whole.op, ast.And) else [whole]
+    found: dict[str, tuple[str, frozenset, str]] = {}
+    for i, node in enumerate(operands):
+        test = _field_test(node, slots)
+        if test is None or test[0] in found:
+            continue
+        if any(isinstance(n, ast.NamedExpr) for n in ast.walk(node)) and len(operands) > 1:
+            continue  # the test assigns a temporary another operand may read
+        rest = " and ".join(f"({ast.unparse(v)})" for j, v in enumerate(operands) if j != i)
+        found[test[0]] = (test[0], test[1], rest)
+    return list(found.values())
+
+
+def _field_test(node: ast.expr, slots: dict[str, Any]) -> tuple[str, frozenset] | None:
+    """(field, values) when ``node`` is ``e[field] == const`` or ``e[field] in <set>``."""
     if not (isinstance(node, ast.Compare) and len(node.ops) == 1):
         return None
     left, op, right = node.left, node.ops[0], node.comparators[0]
@@ -129,19 +141,18 @@ def _index_of(expr: str, slots: dict[str, Any]) -> tuple[str, frozenset, str] | 
     for v in values:  # plain hashable values whose dict lookup agrees with ==
         if v.__class__ not in (str, int, float) or v != v:
             return None
-    if rest and any(isinstance(n, ast.NamedExpr) for n in ast.walk(node)):
-        return None  # the first test assigns a temporary the rest reads
-    return left.slice.value, frozenset(values), rest
+    return left.slice.value, frozenset(values)
 
 
-def _compose(units: list[tuple[list[str], tuple[str, frozenset, list[str]] | None]], slots: dict[str, Any]) -> str:
-    """The dispatcher's source: one function, or an index on the field most conditions test first
-    (each unit: its code, and (field, values, its code once the index chose a value) or None)."""
+def _compose(units: list[tuple[list[str], dict[str, tuple[frozenset, list[str]]]]], slots: dict[str, Any]) -> str:
+    """The dispatcher's source: one function, or an index on the field most conditions test (each
+    unit: its code, and per field it could be indexed on: (values, its code once the index chose a
+    value))."""
     head = ["ts = e['ts']", "now = _clock[0]"]
     by_field: dict[str, int] = {}
     for _, index in units:
-        if index is not None:
-            by_field[index[0]] = by_field.get(index[0], 0) + 1
+        for f in index:
+            by_field[f] = by_field.get(f, 0) + 1
     field = max(by_field, key=lambda f: by_field[f], default=None)
     if field is None or by_field[field] < 2:
         body = [line for lines in _shared_tests([lines for lines, _ in units]) for line in lines] or ["pass"]
@@ -149,7 +160,7 @@ def _compose(units: list[tuple[list[str], tuple[str, frozenset, list[str]] | Non
         return ("def _by_other(e, out, ts, now):\n" + "".join(f"    {line}\n" for line in body)
                 + "def dispatch(e, out):\n" + "".join(f"    {line}\n" for line in [*head, "_by_other(e, out, ts, now)"])
                 + "_FIELD = None\n")
-    values = sorted({v for _, index in units if index is not None and index[0] == field for v in index[1]},
+    values = sorted({v for _, index in units if field in index for v in index[field][0]},
                     key=lambda v: (v.__class__.__name__, v))
     functions = []
 
@@ -160,10 +171,10 @@ def _compose(units: list[tuple[list[str], tuple[str, frozenset, list[str]] | Non
     table: dict[Any, str] = {}
     for n, value in enumerate(values):
         name = f"_by{n}"
-        function(name, [lines if index is None or index[0] != field else index[2]
-                        for lines, index in units if index is None or index[0] != field or value in index[1]])
+        function(name, [index[field][1] if field in index else lines
+                        for lines, index in units if field not in index or value in index[field][0]])
         table[value] = name
-    function("_by_other", [lines for lines, index in units if index is None or index[0] != field])
+    function("_by_other", [lines for lines, index in units if field not in index])
     slots["_IDX"] = table
     dispatch = [*head, "try:", f"    f = _IDX.get(e.get({field!r}), _by_other)", "except TypeError:",
                 "    f = _by_other", "f(e, out, ts, now)"]

@@ -44,3 +44,30 @@ def test_dispatcher_inlines_conditions_and_only_skips_work(tmp_path, rules):
     got = [a for e in events for a in fast.process(e)]
     want = [a for e in events for a in plain.process(e)]
     assert got == want and len(got) > 100
+
+
+def test_the_index_uses_a_field_tested_in_any_operand_of_a_conjunction(tmp_path):
+    """``category == "x" and status == "reported"`` is indexed on ``status`` like a rule testing
+    ``status`` first: the function for other statuses does not evaluate it, the one for
+    ``reported`` evaluates only ``category == "x"``."""
+    from pingan.streams.engine import Engine, load_ruleset
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    rule = """
+  - id: {id}
+    title: t
+    type: match
+    stream: grid
+    when: {when}
+    key: report_id
+    alert: {{severity: low, title: t}}
+"""
+    (rules / "r.yaml").write_text("rules:" + rule.format(id="A", when="category == \"hazard\" and status == \"reported\"")
+                                  + rule.format(id="B", when="status == \"closed\""), encoding="utf-8")
+    engine = Engine(load_ruleset(rules, pseudonym_key="k"))
+    fn = engine._dispatch["grid.reports"]
+    assert fn.field == "status" and set(fn.table) == {"reported", "closed"}
+    assert "hazard" not in fn.table["closed"].__code__.co_consts and "hazard" in fn.table["reported"].__code__.co_consts
+    reported = fn.source.split(f"def {fn.table['reported'].__name__}(")[1].split("def ")[0]
+    assert "'category'" in reported and "'status'" not in reported  # the test the index made is dropped
