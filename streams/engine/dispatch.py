@@ -155,7 +155,7 @@ def _compose(units: list[tuple[list[str], dict[str, tuple[frozenset, list[str]]]
             by_field[f] = by_field.get(f, 0) + 1
     field = max(by_field, key=lambda f: by_field[f], default=None)
     if field is None or by_field[field] < 2:
-        body = [line for lines in _shared_tests([lines for lines, _ in units]) for line in lines] or ["pass"]
+        body = [line for lines in _shared_keys(_shared_tests([lines for lines, _ in units])) for line in lines] or ["pass"]
         slots["_IDX"] = {}
         return ("def _by_other(e, out, ts, now):\n" + "".join(f"    {line}\n" for line in body)
                 + "def dispatch(e, out):\n" + "".join(f"    {line}\n" for line in [*head, "_by_other(e, out, ts, now)"])
@@ -165,7 +165,7 @@ def _compose(units: list[tuple[list[str], dict[str, tuple[frozenset, list[str]]]
     functions = []
 
     def function(name: str, chosen: list[list[str]]) -> None:
-        body = [line for lines in _shared_tests(chosen) for line in lines] or ["pass"]
+        body = [line for lines in _shared_keys(_shared_tests(chosen)) for line in lines] or ["pass"]
         functions.append(f"def {name}(e, out, ts, now):\n" + "".join(f"    {line}\n" for line in body))
 
     table: dict[Any, str] = {}
@@ -205,6 +205,28 @@ def _shared_tests(units: list[list[str]]) -> list[list[str]]:
             name = seen[lines[1]] = f"_c{len(seen)}"
             out.append([*lines[:4], f"{name} = c", *lines[4:]])
     return out
+
+
+_KEY_LINES = 5  # "if True:" and the four lines with_key writes for a single non-personal field
+
+
+def _shared_keys(units: list[list[str]]) -> list[list[str]]:
+    """Consecutive units that run unconditionally (``if True:``, their test made by the index) and
+    take the same single-field key (GRID-OVERDUE-YELLOW and -RED on ``report_id``) share one key
+    extraction: the second's body goes under the first's. Rule bodies never assign ``k``."""
+    out: list[list[str]] = []
+    for lines in units:
+        if (out and lines[:1] == ["if True:"] and len(lines) > _KEY_LINES and _single_key(lines)
+                and out[-1][:_KEY_LINES] == lines[:_KEY_LINES]):
+            out[-1] = out[-1] + lines[_KEY_LINES:]
+        else:
+            out.append(lines)
+    return out
+
+
+def _single_key(lines: list[str]) -> bool:
+    return (lines[1].startswith("    k = e.get(") and lines[2] == '    if k is not None and k != "":'
+            and lines[3] == "        if k.__class__ is not str:" and lines[4] == "            k = str(k)")
 
 
 def _is_test(lines: list[str]) -> bool:

@@ -71,3 +71,17 @@ def test_the_index_uses_a_field_tested_in_any_operand_of_a_conjunction(tmp_path)
     assert "hazard" not in fn.table["closed"].__code__.co_consts and "hazard" in fn.table["reported"].__code__.co_consts
     reported = fn.source.split(f"def {fn.table['reported'].__name__}(")[1].split("def ")[0]
     assert "'category'" in reported and "'status'" not in reported  # the test the index made is dropped
+
+
+def test_rules_in_a_row_on_the_same_key_share_its_extraction():
+    """GRID-OVERDUE-YELLOW and -RED start (and stop) on the same events with the same key: the
+    function for ``reported`` reads ``report_id`` once and runs both clocks under it."""
+    from pathlib import Path
+
+    from pingan.streams.engine import Engine, load_ruleset
+
+    engine = Engine(load_ruleset(Path(__file__).parents[2] / "rules", pseudonym_key="k"))
+    fn = engine._dispatch["grid.reports"]
+    for status in ("reported", "closed"):
+        body = fn.source.split(f"def {fn.table[status].__name__}(")[1].split("\ndef ")[0]
+        assert body.count("k = e.get('report_id')") == 1 and body.count("cl = ") + body.count("if k not in") == 2
