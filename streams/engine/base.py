@@ -69,7 +69,7 @@ class EngineContext:
         self.clock = [float("-inf")]  # a one-item list: handlers read clock[0] without a method call
         self.schedule = schedule
         #: the deadline heap, (deadline, rule index, key, runtime); generated code pushes to it
-        self.heap: list[tuple[float, int, str, int, Any]] = []
+        self.heap: list[tuple[float, int, str, Any]] = []
         #: how late an event may still arrive and be judged right (rules without a grace period)
         self.late_s = late_s
 
