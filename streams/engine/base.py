@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from pingan.streams.engine.alerts import build_alert
+from pingan.streams.engine.shrink import shrink
 from pingan.streams.engine.templates import Template
 
 Handler = Callable[[dict[str, Any]], "dict[str, Any] | None"]
@@ -187,6 +188,7 @@ class RuleRuntime:
         for k in dead:
             del self.states[k]
             self.dirty.add(k)
+        shrink(self.states)
 
     def suppression_over(self, last: float | None, now: float) -> bool:
         """True when a key whose last firing was at ``last`` no longer needs it remembered."""

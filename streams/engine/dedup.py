@@ -48,6 +48,8 @@ from typing import Any, Iterable
 
 from xxhash import xxh3_64_intdigest
 
+from pingan.streams.engine.shrink import shrink
+
 DEDUP_MAX_IDS = 1_000_000  # ids per topic (about 100 MB per topic when full)
 BUCKETS = 16  # capacity eviction drops 1/BUCKETS of the ids at a time
 SEEN_CHUNK = 2000  # ids per changelog record
@@ -186,6 +188,8 @@ class TopicIds:
             last.swept = True
         while len(buckets) > 1 and buckets[0].hi is not None and buckets[0].hi < cutoff:
             self._evict()
+        shrink(self.ids)
+        shrink(self.restored)
 
     def fit(self) -> None:
         """After a restore: oldest first, at most ``max_ids``, an open bucket last."""

@@ -20,6 +20,7 @@ from typing import Any
 
 from pingan.streams.engine.base import Handler, RuleRuntime, plain
 from pingan.streams.engine.inline import block, with_key, within_grace
+from pingan.streams.engine.shrink import shrink
 
 
 class DeadlineRule(RuleRuntime):
@@ -121,11 +122,11 @@ class DeadlineRule(RuleRuntime):
         del self.states[key]
         self.dirty.add(key)
         spec = self.spec
-        if spec.suppress is not None:
+        if spec.suppress is not None:  # the last firing matters only to suppression
             last = self.lasts.get(key)
             if last is not None and deadline < last + spec.suppress:
                 return None
-        self.lasts[key] = deadline
+            self.lasts[key] = deadline
         fields = spec.context_fields
         source = dict(zip(fields, cl[3])) if len(fields) > 1 else {fields[0]: cl[3][0]} if fields else {}
         return (self.alert, deadline, key, source, [cl[2]], {"within_s": spec.params["within"], "started_ts": cl[0]})
@@ -220,3 +221,5 @@ class DeadlineRule(RuleRuntime):
         for k in gone:
             del self.lasts[k]
         self.dirty.update(dead, gone)
+        for table in (self.states, self.cancels, self.lasts):  # fired clocks are deleted one by one
+            shrink(table)
