@@ -182,9 +182,6 @@ def _compose(units: list[tuple[list[str], dict[str, tuple[frozenset, list[str]]]
             + f"_FIELD = {field!r}\n")
 
 
-_SHARED = re.compile(r"^_c\d+$")
-
-
 def _shared_tests(units: list[list[str]]) -> list[list[str]]:
     """Units of one function whose test is the same expression (two rules with the same condition,
     e.g. GRID-RISK-HIGH and the first step of FUSION-RISK-INTRUSION) evaluate it once: the first
@@ -236,6 +233,6 @@ def _is_test(lines: list[str]) -> bool:
 
 def _audit(source: str, slots: dict[str, Any]) -> None:
     """The composed source uses only the conditions' own names, the handler slots and its locals."""
-    shared = {n for n in re.findall(r"\b_c\d+\b", source) if _SHARED.match(n)}
+    shared = set(re.findall(r"\b_c\d+\b", source))  # the results _shared_tests keeps
     audit_source(source, {"e", "out", "a", "c", "f", "ts", "now", "_FIELD", *LOCALS, *shared, *slots, *_BUILTINS},
                  {"lower", "upper", "startswith", "endswith", "search", *ATTRS}, "dispatch code")

@@ -141,7 +141,7 @@ class DeadlineRule(RuleRuntime):
             if self.context_of is not None:
                 slots[f"{slot}cx"] = self.context_of
                 slots[f"{slot}cxs"] = self.context
-                context = [f"try:", f"    v = {slot}cx(e)", "except KeyError:", f"    v = {slot}cxs(e)"]
+                context = ["try:", f"    v = {slot}cx(e)", "except KeyError:", f"    v = {slot}cxs(e)"]
             else:
                 slots[f"{slot}cxs"] = self.context
                 context = [f"v = {slot}cxs(e)"]

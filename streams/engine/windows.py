@@ -89,9 +89,24 @@ class WindowState:
     @property
     def ev(self) -> list[tuple]:
         """The items as tuples, (ts, event_id) or (ts, value, event_id) (the changelog's shape)."""
+        return self.items()
+
+    def items(self, start: int = 0) -> list[tuple]:
+        """The items from position ``start`` on, as tuples (see :attr:`ev`)."""
         if self.vals:
-            return list(zip(self.ts, self.vals, self.ids))
-        return list(zip(self.ts, self.ids))
+            return list(zip(self.ts[start:], self.vals[start:], self.ids[start:]))
+        return list(zip(self.ts[start:], self.ids[start:]))
+
+    def trim(self, retain: float) -> bool:
+        """Drop the items more than ``retain`` before the newest; whether any went."""
+        tl = self.ts
+        if not tl or tl[0] >= tl[-1] - retain:
+            return False
+        j = bisect_left(tl, tl[-1] - retain)
+        del tl[:j]
+        del self.ids[:j]
+        del self.vals[:j]
+        return True
 
     def set_items(self, items: Any) -> None:
         """From the changelog's lists, sorted by ts (stable: equal ts keep their order)."""
@@ -180,12 +195,7 @@ class CountRule(RuleRuntime):
             if hi < len(tl):
                 st.moved = True
         st.new += 1
-        if tl[0] < tl[-1] - self.retain:
-            j = bisect_left(tl, tl[-1] - self.retain)
-            del tl[:j]
-            del st.ids[:j]
-            if value is not None:
-                del st.vals[:j]
+        if st.trim(self.retain):
             hi = bisect_right(tl, ts)
         return hi
 
@@ -283,8 +293,8 @@ class CountRule(RuleRuntime):
             st = None if removed else self.states.get(key)
             n = written.get(key, 0)
             if st is not None and not st.moved and 0 < n < MAX_DELTAS and st.new <= len(st.ts):
-                out[f"{prefix}{key}{DELTA}{n}"] = {"ev": self._items(st, len(st.ts) - st.new) if st.new else [],
-                                                   "last": st.last}
+                tail = st.items(len(st.ts) - st.new) if st.new else []
+                out[f"{prefix}{key}{DELTA}{n}"] = {"ev": [list(x) for x in tail], "last": st.last}
                 written[key] = n + 1
             else:
                 out[prefix + key] = None if st is None else self.dump(key, st)
@@ -299,13 +309,8 @@ class CountRule(RuleRuntime):
                 st.moved = False
         self.dirty.clear()
 
-    def _items(self, st: WindowState, start: int = 0) -> list[list]:
-        if self.distinct:
-            return [[t, v, i] for t, v, i in zip(st.ts[start:], st.vals[start:], st.ids[start:])]
-        return [[t, i] for t, i in zip(st.ts[start:], st.ids[start:])]
-
     def dump(self, key: str, state: WindowState) -> Any:
-        return {"ev": self._items(state), "last": state.last}
+        return {"ev": [list(x) for x in state.items()], "last": state.last}
 
     def load(self, key: str, value: Any) -> None:
         if DELTA in key:
@@ -334,12 +339,7 @@ class CountRule(RuleRuntime):
                 items.extend(tuple(x) for x in value.get("ev", ()))
                 st.last = value.get("last")
             st.set_items(items)
-            tl = st.ts
-            if tl and tl[0] < tl[-1] - self.retain:
-                j = bisect_left(tl, tl[-1] - self.retain)
-                del tl[:j]
-                del st.ids[:j]
-                del st.vals[:j]
+            st.trim(self.retain)
             self._deltas[key] = max(deltas) + 1
         self._restored = {}
 
