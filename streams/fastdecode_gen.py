@@ -420,6 +420,11 @@ def _analyse(model: type, timestamps: Timestamps | None) -> tuple[Gen, list[Vali
     return gen, validators, outside
 
 
+def or_refuse(body: list[str]) -> list[str]:
+    """``body`` in a try whose exception makes this tier give up (``return None``: the next decides)."""
+    return ["try:", *("    " + x for x in body), "except Exception:", "    return None"]
+
+
 def validator_calls(gen: Any, enrich: Any, validators: list, call_of: Any) -> tuple[list[str], str | None]:
     """The lines calling the model's validators (``call_of(val)``: the lines of one call), each
     behind its memo when it has one; and the name of the variable holding the division names, if a
@@ -448,8 +453,7 @@ def compile_record_fn(plan: Plan) -> RecordFn:
     unknown extra fields (the msgspec tier refuses them)."""
     gen, fields, validators, outside, guarded, enrich = (plan.gen, plan.fields, plan.validators, plan.outside,
                                                           plan.guarded, plan.enrich)
-    lines = ["try:", f"    d = {gen.slot(orjson.loads)}(raw)", "except Exception:", "    return None",
-             "if d.__class__ is not dict:", "    return None"]
+    lines = [*or_refuse([f"d = {gen.slot(orjson.loads)}(raw)"]), "if d.__class__ is not dict:", "    return None"]
     lines += [x for f in fields.values() if f.before for x in f.load_before(gen)]
     # every other field in one C loop; an absent one is added as None (a required one then fails its check)
     plain = [f for f in fields.values() if not f.before]
@@ -470,7 +474,7 @@ def compile_record_fn(plan: Plan) -> RecordFn:
               "    for k in extra:", "        del d[k]"]
     calls, names_var = validator_calls(gen, enrich, validators, lambda val: val.namespace + [f"{val.fn}(self_)"])
     if calls:
-        lines += ["try:"] + ["    " + x for x in calls] + ["except Exception:", "    return None"]
+        lines += or_refuse(calls)
     for name in enrich.personal_fields:
         if name in fields:
             v = fields[name].var

@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import msgspec
 
-from pingan.streams.fastdecode_gen import Plan, RecordFn, Unsupported, validator_calls
+from pingan.streams.fastdecode_gen import Plan, RecordFn, Unsupported, or_refuse, validator_calls
 
 
 def _struct_type(plan: Plan) -> type:
@@ -52,13 +52,13 @@ def compile_struct_fn(plan: Plan) -> RecordFn:
     """``record(raw bytes) -> record | None`` (raises :class:`Unsupported`)."""
     gen, fields, enrich = plan.gen, plan.fields, plan.enrich
     decoder = msgspec.json.Decoder(_struct_type(plan))
-    lines = ["try:", f"    m_ = {gen.slot(decoder.decode)}(raw)", "except Exception:", "    return None"]
+    lines = or_refuse([f"m_ = {gen.slot(decoder.decode)}(raw)"])
     lines += [f"{f.var} = m_.{f.name}" for f in fields.values()]
     for f in fields.values():
         v = f.var
         if f.before:
             unset = [f"if {v} is {gen.slot(msgspec.UNSET)}:", f"    {v} = None", "else:"]
-            run = ["try:", f"    {v} = {f.before[0]}({v})", "except Exception:", "    return None"]
+            run = or_refuse([f"{v} = {f.before[0]}({v})"])
             lines += (unset + ["    " + x for x in run]) if not f.required else run
             lines += f.check_lines(gen)
         elif f.kind == "ts":
@@ -79,7 +79,7 @@ def compile_struct_fn(plan: Plan) -> RecordFn:
 
     calls, names_var = validator_calls(gen, enrich, plan.validators, call_of)
     if calls:
-        lines += ["try:"] + ["    " + x for x in calls] + ["except Exception:", "    return None"]
+        lines += or_refuse(calls)
     for name in enrich.personal_fields:
         if name in fields:
             v = fields[name].var
